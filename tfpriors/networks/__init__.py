@@ -1,0 +1,13 @@
+"""Encoders and decoders: Keras 3 layers with `get_config`.
+
+Encoders map images [B, H, W, C] to the parameters (loc, log_var) of a diagonal Gaussian
+q(z|x), each [B, D], with the log-variance bounded. Decoders map latents [..., D] to one
+parameter per pixel [..., H, W, C] (Bernoulli logits or the location of a Gaussian/Laplace);
+the likelihood layer (`tfpriors.likelihoods`) turns it into a distribution.
+"""
+
+from tfpriors.networks.gated import GatedDense
+from tfpriors.networks.mlp import MLPDecoder, MLPEncoder
+from tfpriors.networks.conv import ConvDecoder, ConvEncoder
+
+__all__ = ["GatedDense", "MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder"]
