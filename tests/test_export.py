@@ -2,11 +2,11 @@
 
 Two tiny VAEs (8x8x1 images, D=2, one hidden layer of 16 units): one with a VampPrior (K=5
 pseudo-inputs set from distinct random images, so the mixture components differ) exported
-with the versioned layout, one with a learned-weight MoG prior (K=3) trained for two steps
-and exported unversioned. A single fresh Python process that imports only tensorflow (no
-tfpriors on its path) loads both archives and calls every signature; `saved_model_cli run`
-(TF-Serving's session loader) is the second, independent process for the bitwise check.
-The three subprocesses run concurrently.
+with the versioned layout, one with a MoG prior (K=3, non-uniform learned weights) exported
+unversioned. A single fresh Python process that imports only tensorflow (no
+tfpriors on its path) loads both archives and calls every signature; a second process runs
+`saved_model_cli show --all` and `saved_model_cli run` (TF-Serving's session loader) and is
+the independent process of the bitwise check. The two subprocesses run concurrently.
 """
 
 import json
@@ -30,7 +30,6 @@ LATENT = 2
 NUM = 4
 SEED_A = [7, 11]
 SEED_B = [8, 11]
-SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 
 # Runs in a fresh interpreter with only tensorflow and numpy imported: argv[1] is a JSON config.
 _FRESH_PROCESS = r"""
@@ -65,6 +64,21 @@ out["foreign_modules"] = np.array([m for m in ("tfpriors", "trainers") if m in s
 np.savez(cfg["out"], **out)
 """
 
+# `saved_model_cli show --all` then `saved_model_cli run`, in one interpreter to pay for one
+# TensorFlow import: `main` is the function the `saved_model_cli` console script calls.
+_SAVED_MODEL_CLI = r"""
+import json, sys
+from tensorflow.python.tools.saved_model_cli import main
+
+for argv in json.loads(sys.argv[1]):
+    sys.argv = ["saved_model_cli"] + argv
+    try:
+        main()
+    except SystemExit as exit:
+        if exit.code:
+            raise
+"""
+
 
 def _tiny_vae(prior):
     return VAE(MLPEncoder(LATENT, SHAPE, hidden_units=(16,)),
@@ -92,8 +106,7 @@ def exported(tmp_path_factory):
 
     mog = _tiny_vae(MixtureOfGaussiansPrior(LATENT, 3, learn_weights=True, init_spread=3.0))
     mog.build((None,) + SHAPE)
-    mog.compile(keras.optimizers.Adam(1e-2))
-    mog.fit(rng.uniform(size=(8,) + SHAPE).astype(np.float32), batch_size=4, epochs=1, verbose=0)
+    mog.prior.logits.assign([0.5, -1.0, 1.0])   # non-uniform weights, as after training
     mog_dir = export_sampler(mog, root / "mog", max_samples=5000)
 
     cfg = {"archives": {"vamp": vamp_dir, "mog": mog_dir}, "x": str(root / "x.npy"),
@@ -101,12 +114,12 @@ def exported(tmp_path_factory):
     cli_out = root / "cli_out"
     popen = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_clean_env(),
                  cwd=str(root))
+    cli_argvs = [["show", "--all", "--dir", vamp_dir],
+                 ["run", "--dir", vamp_dir, "--tag_set", "serve", "--signature_def", "sample",
+                  "--input_exprs", f"num_samples={NUM};seed={SEED_A}", "--outdir", str(cli_out)]]
     procs = {
         "fresh": subprocess.Popen([sys.executable, "-c", _FRESH_PROCESS, json.dumps(cfg)], **popen),
-        "show": subprocess.Popen([SAVED_MODEL_CLI, "show", "--all", "--dir", vamp_dir], **popen),
-        "run": subprocess.Popen([SAVED_MODEL_CLI, "run", "--dir", vamp_dir, "--tag_set", "serve",
-                                 "--signature_def", "sample", "--input_exprs",
-                                 f"num_samples={NUM};seed={SEED_A}", "--outdir", str(cli_out)],
+        "cli": subprocess.Popen([sys.executable, "-c", _SAVED_MODEL_CLI, json.dumps(cli_argvs)],
                                 **popen),
     }
     results = {}
@@ -117,7 +130,7 @@ def exported(tmp_path_factory):
     fresh = dict(np.load(cfg["out"]))
     cli = {key: np.load(cli_out / f"{key}.npy") for key in ("images", "z")}
     return {"x": x, "models": {"vamp": vamp, "mog": mog}, "dirs": {"vamp": vamp_dir, "mog": mog_dir},
-            "root": root, "fresh": fresh, "cli": cli, "show": results["show"]}
+            "root": root, "fresh": fresh, "cli": cli, "show": results["cli"]}
 
 
 def test_saved_model_cli_lists_signatures(exported):
@@ -203,7 +216,7 @@ def test_mog_samples_have_the_mixture_moments(exported):
     variance = (w * (var + mu ** 2)).sum(0) - mean ** 2
     sampler = load_sampler(exported["dirs"]["mog"])
     z = sampler.sample(tf.constant(5000), tf.constant([1, 2], tf.int32))["z"].numpy()
-    np.testing.assert_allclose(z.mean(0), mean, atol=4 * np.sqrt(variance / 5000))
+    assert np.all(np.abs(z.mean(0) - mean) < 4 * np.sqrt(variance / 5000)), (z.mean(0), mean)
     np.testing.assert_allclose(z.var(0), variance, rtol=0.1)
     assert np.all(variance > 1.5)   # far from N(0, I): the test would catch a wrong prior
 

@@ -149,6 +149,10 @@ class VAE(keras.Model):
         self.trackers["beta"].update_state(beta)
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
         logs["beta_last"] = beta
+        # The controller's own state after this step (e.g. GECO/REWO: C moving average, phase).
+        for key, value in self.beta_controller.state().items():
+            if key != "beta":
+                logs[key] = value
         return logs
 
     def train_step(self, data):

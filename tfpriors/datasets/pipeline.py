@@ -16,8 +16,7 @@ every fresh data set built with that seed and different in each iteration of one
 import numpy as np
 import tensorflow as tf
 
-from tfpriors._validation import (check_choice, check_finite_array, check_non_negative_int,
-                                  check_positive_int)
+from tfpriors._validation import check_finite_array, check_non_negative_int, check_positive_int
 from tfpriors.datasets.mnist import fixed_binarize
 
 __all__ = ["make_dataset", "check_images", "BINARIZATIONS"]
@@ -84,7 +83,9 @@ def make_dataset(images, batch_size, binarization=None, shuffle=True, seed=0, la
         a non-positive `batch_size`, an unknown `binarization`, or labels of another length.
     """
     batch_size = check_positive_int("batch_size", batch_size)
-    check_choice("binarization", binarization, BINARIZATIONS)
+    if binarization not in BINARIZATIONS:       # check_choice sorts its choices, None included
+        raise ValueError(f"Expected `binarization` to be one of {list(BINARIZATIONS)}. "
+                         f"Received: binarization={binarization!r}")
     seed = check_non_negative_int("seed", seed)
     images = check_images("images", images)
     if images.dtype == np.uint8:

@@ -82,7 +82,9 @@ class Pendulum(tfds.core.GeneratorBasedBuilder):
                          "uniform in [0, 2 pi), is the only degree of freedom."),
             features=tfds.features.FeaturesDict({
                 "image": tfds.features.Tensor(shape=(size, size, 1), dtype=np.float32),
-                "angle": tfds.features.Scalar(dtype=np.float64),
+                # tf.train.Example stores floats as float32: keep the float64 angle as raw bytes.
+                "angle": tfds.features.Tensor(shape=(), dtype=np.float64,
+                                              encoding=tfds.features.Encoding.BYTES),
                 "index": tfds.features.Scalar(dtype=np.int64),
             }),
             supervised_keys=("image", "angle"),

@@ -1,0 +1,168 @@
+"""Run configuration: the command-line flags of `python -m trainers.train`, JSON config files,
+and the factory that turns a configuration into a compiled VAE.
+
+A configuration is a flat dict whose keys are the flag names with underscores. A JSON file given
+with --config supplies values; flags given on the command line override it.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import keras
+
+from tfpriors._validation import check_non_negative_int, check_positive_int
+from tfpriors.likelihoods import get_likelihood
+from tfpriors.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from tfpriors.priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
+from trainers.beta import get_beta_controller
+from trainers.objectives import get_objective
+from trainers.vae import VAE
+
+__all__ = ["build_parser", "parse_config", "build_model"]
+
+
+def build_parser(description):
+    """The flags shared by train/tune; every flag documents itself in --help."""
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--config", help="JSON file of flag values (keys are flag names with underscores); "
+                                    "flags given on the command line override it")
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=["pendulum", "mnist", "digits"], default="pendulum",
+                   help="pendulum: generated 16x16 images (VHP paper Sec. 4.1); mnist: gzipped IDX "
+                        "files in --data-dir; digits: scikit-learn's bundled 8x8 digits")
+    g.add_argument("--data-dir", default=None,
+                   help="MNIST: directory holding train-images-idx3-ubyte.gz etc., or a TFDS data_dir")
+    g.add_argument("--num-examples", type=int, default=15000, help="pendulum: number of training images")
+    g.add_argument("--validation-size", type=int, default=None,
+                   help="held-out examples (default: dataset's own; MNIST 10,000)")
+    g.add_argument("--binarization", choices=["none", "dynamic", "static"], default=None,
+                   help="Bernoulli binarisation of the inputs (default: dynamic for mnist, none otherwise)")
+    g = p.add_argument_group("model")
+    g.add_argument("--architecture", choices=["mlp", "gated", "conv"], default="gated",
+                   help="mlp: ReLU MLP; gated: the VampPrior paper's gated MLP; conv: small conv nets")
+    g.add_argument("--hidden-units", type=int, nargs="+", default=[300, 300],
+                   help="hidden widths of the MLPs (conv: width of the dense layer)")
+    g.add_argument("--latent-dim", type=int, default=2, help="dimension D of z")
+    g.add_argument("--prior", choices=["standard_normal", "mog", "vampprior"], default="vampprior",
+                   help="the prior p(z)")
+    g.add_argument("--components", type=int, default=50,
+                   help="K: mixture components (mog) or pseudo-inputs (vampprior; the paper uses 500)")
+    g.add_argument("--pseudo-init", choices=["noise", "data"], default="noise",
+                   help="vampprior: initialise pseudo-inputs from N(0.05, 0.01) or random training images")
+    g.add_argument("--fixed-pseudo-inputs", action="store_true",
+                   help="vampprior: keep data-initialised pseudo-inputs fixed ('VampPrior data')")
+    g.add_argument("--learn-weights", action="store_true",
+                   help="learn the mixture weights (weighted VampPrior, Eq. 16; MoG weights)")
+    g.add_argument("--likelihood", choices=["bernoulli", "gaussian", "laplace"], default=None,
+                   help="p(x|z) (default: bernoulli for binarised data, gaussian otherwise)")
+    g.add_argument("--scale", type=float, default=0.1, help="gaussian/laplace: (initial) scale")
+    g.add_argument("--learn-scale", action="store_true", help="gaussian/laplace: learn the scale")
+    g = p.add_argument_group("objective and beta")
+    g.add_argument("--objective", choices=["elbo", "iwae"], default="elbo",
+                   help="ELBO with --num-samples samples or the IWAE bound with --num-samples samples")
+    g.add_argument("--num-samples", type=int, default=1, help="samples of z per example in training")
+    g.add_argument("--beta", choices=["constant", "warmup"], default="constant",
+                   help="β controller: constant --beta-value, or linear warm-up over --warmup-epochs")
+    g.add_argument("--beta-value", type=float, default=1.0, help="constant β")
+    g.add_argument("--warmup-epochs", type=int, default=10,
+                   help="warm-up length in epochs (the VampPrior paper uses 100)")
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=30, help="training epochs")
+    g.add_argument("--batch-size", type=int, default=100, help="minibatch size")
+    g.add_argument("--learning-rate", type=float, default=5e-4, help="Adam learning rate")
+    g.add_argument("--steps-per-execution", type=int, default=10,
+                   help="train steps per tf.function call (cuts Python overhead)")
+    g.add_argument("--jit-compile", action="store_true", help="compile train steps with XLA")
+    g.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling")
+    g = p.add_argument_group("outputs")
+    g.add_argument("--run-dir", default="runs/default",
+                   help="output directory; an interrupted run in it resumes from its backup")
+    g.add_argument("--nll-samples", type=int, default=1000,
+                   help="importance samples per example for the final log-likelihood (papers: 5000)")
+    g.add_argument("--nll-examples", type=int, default=500,
+                   help="held-out examples for the final log-likelihood")
+    g.add_argument("--no-export", action="store_true", help="skip the SavedModel export")
+    g.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2], help="Keras fit verbosity")
+    return p
+
+
+def parse_config(parser, argv=None):
+    """Parses flags, merging a JSON --config file under the command-line values.
+
+    Raises:
+      FileNotFoundError / ValueError for a missing or malformed config file or unknown keys.
+    """
+    args = parser.parse_args(argv)
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise FileNotFoundError(f"Expected a JSON config file. Received: --config {path} (no such file)")
+        try:
+            values = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"Expected a JSON object in {path}. Received invalid JSON: {err}") from err
+        known = set(vars(args))
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Expected config keys among the flags {sorted(known)}. Received unknown "
+                             f"keys {unknown} in {path}")
+        parser.set_defaults(**values)
+        args = parser.parse_args(argv)
+    config = vars(args)
+    for key in ("epochs", "batch_size", "latent_dim", "components", "num_samples",
+                "steps_per_execution", "nll_samples", "nll_examples"):
+        check_positive_int(key, config[key])
+    check_non_negative_int("warmup_epochs", config["warmup_epochs"])
+    return config
+
+
+def _networks(config, shape):
+    d, units = config["latent_dim"], config["hidden_units"]
+    if config["architecture"] == "conv":
+        return (ConvEncoder(d, shape, hidden_units=units[0]), ConvDecoder(d, shape, hidden_units=units[0]))
+    gated = config["architecture"] == "gated"
+    return (MLPEncoder(d, shape, hidden_units=units, gated=gated),
+            MLPDecoder(d, shape, hidden_units=units, gated=gated))
+
+
+def _prior(config, shape, train_images):
+    d, k = config["latent_dim"], config["components"]
+    if config["prior"] == "standard_normal":
+        return StandardNormalPrior(d)
+    if config["prior"] == "mog":
+        return MixtureOfGaussiansPrior(d, num_components=k, learn_weights=config["learn_weights"])
+    prior = VampPrior(d, num_pseudo_inputs=k, input_shape_=shape, init=config["pseudo_init"],
+                      learn_weights=config["learn_weights"],
+                      trainable_pseudo_inputs=not config["fixed_pseudo_inputs"])
+    if config["pseudo_init"] == "data":
+        prior.initialize_from_data(train_images, seed=config["seed"])
+    return prior
+
+
+def build_model(config, shape, train_images, steps_per_epoch):
+    """Builds and compiles the VAE described by `config` for images of `shape`.
+
+    Args:
+      config: a dict from `parse_config`.
+      shape: (H, W, C) of one image.
+      train_images: [N, H, W, C] training images (for data-initialised pseudo-inputs).
+      steps_per_epoch: converts --warmup-epochs to steps.
+    """
+    keras.utils.set_random_seed(config["seed"])
+    encoder, decoder = _networks(config, shape)
+    likelihood = get_likelihood(config["likelihood"], **(
+        {} if config["likelihood"] == "bernoulli" else
+        {"scale": config["scale"], "learn_scale": config["learn_scale"]}))
+    if config["beta"] == "warmup":
+        beta = get_beta_controller("warmup", warmup_steps=config["warmup_epochs"] * steps_per_epoch)
+    else:
+        beta = get_beta_controller("constant", beta=config["beta_value"])
+    model = VAE(encoder, decoder, _prior(config, shape, train_images), likelihood,
+                objective=get_objective(config["objective"], config["num_samples"]), beta=beta,
+                seed=config["seed"])
+    model.build((None,) + tuple(shape))
+    model.compile(keras.optimizers.Adam(config["learning_rate"]), jit_compile=config["jit_compile"],
+                  steps_per_execution=config["steps_per_execution"])
+    return model

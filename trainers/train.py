@@ -1,0 +1,88 @@
+"""Train a VAE with a learnable prior and write a complete run directory.
+
+    python -m trainers.train --help
+    python -m trainers.train                      # VampPrior VAE on generated pendulum data
+    python -m trainers.train --config run.json --epochs 5
+
+The run directory holds model.keras, saved_model/ (serving signatures sample/encode/decode),
+config.json, metrics.json, history.json, logs/ (TensorBoard) and PNG plots. If the directory holds
+an interrupted run's backup, training resumes from it (keras.callbacks.BackupAndRestore).
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from trainers.config import build_model, build_parser, parse_config
+from trainers.run_io import load_data, training_dataset, write_json
+
+__all__ = ["main", "train"]
+
+
+def _plots(model, splits, config, history, run_dir):
+    from tfpriors import plotting
+    val = splits.val_images[:2000]
+    means = model.encode(val).numpy()
+    images, z = model.sample(2000, seed=np.array([config["seed"], 7], np.int32))
+    prior = model.prior_distribution()
+    cyclic = splits.name == "pendulum"
+    plotting.plot_latent_space(run_dir / "latent_space.png", means, splits.val_labels[:2000],
+                               prior_samples=z.numpy(), prior_log_prob=prior.log_prob,
+                               label_name="angle (rad)" if cyclic else "label", cyclic=cyclic)
+    plotting.plot_training_curves(run_dir / "training_curves.png", history)
+    plotting.plot_reconstructions(run_dir / "reconstructions.png", val[:20], model(val[:20]).numpy())
+    plotting.plot_image_grid(run_dir / "samples.png", images.numpy()[:50], "samples from the prior")
+
+
+def train(config):
+    """Trains the model described by `config` and writes the run directory. Returns metrics."""
+    from tfpriors.evaluation import evaluate_all
+    run_dir = Path(config["run_dir"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    splits, config = load_data(config)
+    dataset = training_dataset(splits, config)
+    steps_per_epoch = int(np.ceil(len(splits.train_images) / config["batch_size"]))
+    model = build_model(config, splits.image_shape, splits.train_images, steps_per_epoch)
+    write_json(run_dir / "config.json", config)
+
+    val_images = splits.val_images
+    callbacks = [keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+                 keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch"),
+                 keras.callbacks.TerminateOnNaN()]
+    start = time.perf_counter()
+    history = model.fit(dataset, epochs=config["epochs"], validation_data=(val_images,),
+                        validation_batch_size=500, callbacks=callbacks, verbose=config["verbose"])
+    train_seconds = time.perf_counter() - start
+    if any(not np.isfinite(v) for v in history.history.get("loss", [np.nan])):
+        raise FloatingPointError(f"Training loss became NaN/inf; see {run_dir / 'logs'}")
+    model.save(run_dir / "model.keras")
+    write_json(run_dir / "history.json", history.history)
+
+    n = min(config["nll_examples"], len(val_images))
+    metrics = evaluate_all(model, val_images[:n], num_samples=config["nll_samples"], seed=config["seed"])
+    metrics.update(train_seconds=train_seconds, epochs=config["epochs"],
+                   examples_per_second=config["epochs"] * len(splits.train_images) / train_seconds,
+                   evaluated_examples=n, final_beta=float(model.beta_controller.beta()))
+    write_json(run_dir / "metrics.json", metrics)
+    if not config["no_export"]:
+        from tfpriors.export import export_sampler
+        export_sampler(model, run_dir / "saved_model")
+    _plots(model, splits, config, history.history, run_dir)
+    return metrics
+
+
+def main(argv=None):
+    config = parse_config(build_parser(__doc__.splitlines()[0]), argv)
+    metrics = train(config)
+    print(f"run directory: {config['run_dir']}")
+    for key in ("log_likelihood", "elbo", "active_units", "train_seconds"):
+        if key in metrics:
+            print(f"  {key}: {metrics[key]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
