@@ -160,7 +160,8 @@ def test_fixed_binarize_matches_numpy_randomstate_exactly():
     assert bits.dtype == np.uint8 and set(np.unique(bits)) <= {0, 1}
     np.testing.assert_array_equal(bits, expected)
     # Shape does not matter: the pythae script binarizes [N, 784].
-    np.testing.assert_array_equal(bits.reshape(7, 784), _reference_fixed_binarize(x.reshape(7, 784)))
+    np.testing.assert_array_equal(bits.reshape(7, 784),
+                                  _reference_fixed_binarize(x.reshape(7, 784)))
     assert not np.array_equal(fixed_binarize(x, seed=1), bits)
     # Float probabilities are used as they are.
     p = np.full((3, 4, 4, 1), 0.25)

@@ -26,7 +26,8 @@ def test_no_binarization_keeps_values_and_order_without_shuffle():
     assert [b.shape[0] for b in batches] == [16, 16, 8]
     np.testing.assert_array_equal(np.concatenate(batches), x)
     assert ds.element_spec.dtype == tf.float32
-    assert [b.shape[0] for b in make_dataset(x, 16, drop_remainder=True).as_numpy_iterator()] == [16, 16]
+    dropped = make_dataset(x, 16, drop_remainder=True)
+    assert [b.shape[0] for b in dropped.as_numpy_iterator()] == [16, 16]
 
 
 def test_shuffle_permutes_differently_each_epoch_and_reproducibly():
@@ -62,7 +63,7 @@ def test_dynamic_binarization_is_bernoulli_with_the_pixel_probabilities():
     draws = np.concatenate([_epoch(ds) for _ in range(5)])          # [2000, 1, 5, 1]
     freq = draws.mean(axis=(0, 1, 3))
     assert freq[0] == 0.0 and freq[-1] == 1.0
-    np.testing.assert_allclose(freq, p, atol=0.03)                  # 3 sd of 2000 draws at p=0.5: 0.034
+    np.testing.assert_allclose(freq, p, atol=0.034)      # 3 sd of 2000 draws at p = 0.5
 
 
 def test_static_binarization_is_fixed_and_equals_fixed_binarize():
@@ -74,7 +75,8 @@ def test_static_binarization_is_fixed_and_equals_fixed_binarize():
     np.testing.assert_array_equal(e1, fixed_binarize(x, seed=5).astype(np.float32))
     # Shuffling reorders the same fixed bits.
     shuffled = _epoch(make_dataset(x, 8, binarization="static", seed=5))
-    np.testing.assert_array_equal(np.sort(shuffled.reshape(30, -1), 0), np.sort(e1.reshape(30, -1), 0))
+    np.testing.assert_array_equal(np.sort(shuffled.reshape(30, -1), 0),
+                                  np.sort(e1.reshape(30, -1), 0))
 
 
 def test_labels_stay_aligned_with_shuffled_binarized_images():

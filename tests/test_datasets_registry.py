@@ -15,7 +15,8 @@ def _write_mnist(directory, n_train=12):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8)
     write_idx(directory / "train-images-idx3-ubyte.gz", images)
-    write_idx(directory / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, n_train).astype(np.uint8))
+    write_idx(directory / "train-labels-idx1-ubyte.gz",
+              rng.integers(0, 10, n_train).astype(np.uint8))
     return images
 
 

@@ -19,7 +19,8 @@ def _write_mnist(directory, n_train=12, n_test=5):
     rng = np.random.default_rng(1)
     write_idx(directory / "train-images-idx3-ubyte.gz",
               rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8))
-    write_idx(directory / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, n_train).astype(np.uint8))
+    write_idx(directory / "train-labels-idx1-ubyte.gz",
+              rng.integers(0, 10, n_train).astype(np.uint8))
     write_idx(directory / "t10k-images-idx3-ubyte.gz",
               rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8))
     write_idx(directory / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, n_test).astype(np.uint8))
@@ -78,7 +79,7 @@ def test_mnist_idx_builder_matches_the_idx_loader(tmp_path):
     raw = load_mnist_tfds(data_dir, validation_size=4, dtype="uint8")
     np.testing.assert_array_equal(raw[2], load_mnist(manual, 4, dtype="uint8")[2])
     builder = MnistIdx(data_dir=str(data_dir), config=MnistIdx.BUILDER_CONFIGS[0])
-    assert not builder.is_prepared()                   # the default config (V = 10,000) was not built
+    assert not builder.is_prepared()       # the default config (V = 10,000) was not built
     # Fixed held-out bits are the same through either route.
     bits_tfds = mnist_heldout_binarized(manual, validation_size=4, data_dir=data_dir)
     bits_idx = mnist_heldout_binarized(manual, validation_size=4)

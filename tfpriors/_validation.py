@@ -40,7 +40,7 @@ def check_positive_float(name, value):
 def check_choice(name, value, choices):
     """Returns `value` if it is one of `choices`, else raises ValueError."""
     if value not in choices:
-        raise ValueError(f"Expected `{name}` to be one of {sorted(choices)}. Received: {name}={value!r}")
+        raise ValueError(f"Expected `{name}` to be one of {sorted(choices, key=repr)}. Received: {name}={value!r}")
     return value
 
 

@@ -157,6 +157,9 @@ def mnist_heldout_binarized(path=None, validation_size=10000, seed=0, data_dir=N
       bits: uint8 [V, 28, 28, 1] in {0, 1}.
       labels: int64 [V].
       sha256: hex digest of `bits` (equal to the script's `test_binarized_sha256`).
+
+    Raises:
+      FileNotFoundError, ValueError: as `load_mnist` / `load_mnist_tfds`.
     """
     if data_dir is not None:
         from tfpriors.datasets.tfds_builders import load_mnist_tfds

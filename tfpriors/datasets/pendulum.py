@@ -1,4 +1,4 @@
-"""Artificial pendulum images (Klushyn et al. 2019, *Learning Hierarchical Priors in VAEs*, Sec. 4.1).
+"""Artificial pendulum images (Klushyn et al. 2019, *Learning Hierarchical Priors in VAEs*, 4.1).
 
 "We created a dataset of 15,000 images of a moving pendulum. Each image has a size of 16 x 16
 pixels and the joint angles are distributed uniformly in the range [0, 2 pi). Thus, the joint angle

@@ -25,7 +25,8 @@ __all__ = ["Pendulum", "PendulumConfig", "MnistIdx", "MnistIdxConfig", "load_pen
 
 _VHP_CITATION = """@inproceedings{klushyn2019learning,
   title={Learning Hierarchical Priors in {VAEs}},
-  author={Klushyn, Alexej and Chen, Nutan and Kurle, Richard and Cseke, Botond and van der Smagt, Patrick},
+  author={Klushyn, Alexej and Chen, Nutan and Kurle, Richard and Cseke, Botond and
+          van der Smagt, Patrick},
   booktitle={Advances in Neural Information Processing Systems},
   year={2019}}"""
 
