@@ -123,10 +123,16 @@ def exported(tmp_path_factory):
                                 **popen),
     }
     results = {}
-    for name, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=240)
-        assert proc.returncode == 0, f"{name} failed:\n{stderr[-3000:]}"
-        results[name] = stdout
+    try:
+        for name, proc in procs.items():
+            stdout, stderr = proc.communicate(timeout=240)
+            assert proc.returncode == 0, f"{name} failed:\n{stderr[-3000:]}"
+            results[name] = stdout
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     fresh = dict(np.load(cfg["out"]))
     cli = {key: np.load(cli_out / f"{key}.npy") for key in ("images", "z")}
     return {"x": x, "models": {"vamp": vamp, "mog": mog}, "dirs": {"vamp": vamp_dir, "mog": mog_dir},

@@ -182,6 +182,8 @@ class VAE(keras.Model):
 
     def fit(self, x=None, *args, **kwargs):
         """keras.Model.fit, after checking in-memory data for shape and NaN/inf values."""
+        if not self.built:
+            self.build()
         if isinstance(x, np.ndarray):
             check_finite_array("x", x)
             self._check_shape((None,) + x.shape[1:])
