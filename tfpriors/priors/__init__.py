@@ -4,9 +4,10 @@ from tfpriors.priors.base import PriorLayer, prior_log_prob
 from tfpriors.priors.mixture import MixtureOfGaussiansPrior, gaussian_mixture
 from tfpriors.priors.standard_normal import StandardNormalPrior
 from tfpriors.priors.vampprior import VampPrior
+from tfpriors.priors.vhp import HierarchicalPrior
 
 __all__ = ["PriorLayer", "prior_log_prob", "StandardNormalPrior", "MixtureOfGaussiansPrior",
-           "VampPrior", "gaussian_mixture", "PRIORS"]
+           "VampPrior", "HierarchicalPrior", "gaussian_mixture", "PRIORS"]
 
 PRIORS = {"standard_normal": StandardNormalPrior, "mog": MixtureOfGaussiansPrior,
-          "vampprior": VampPrior}
+          "vampprior": VampPrior, "vhp": HierarchicalPrior}

@@ -5,7 +5,7 @@ returns a fresh `tfp.distributions.Distribution` over z (batch shape [], event s
 `distribution(encoder)`, built inside the caller's gradient tape so that every weight gets a
 gradient. Priors that are coupled to the posterior (VampPrior) use the encoder they are given;
 the others ignore it. Priors whose `log_prob` has no closed form expose a stochastic bound
-through `log_prob_estimate(z, num_samples, seed)` (see `tfpriors.priors.prior_log_prob`).
+through `log_prob_estimate(distribution, z, seed)` (see `tfpriors.priors.prior_log_prob`).
 """
 
 import keras
