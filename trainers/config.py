@@ -14,7 +14,7 @@ import keras
 from tfpriors._validation import check_non_negative_int, check_positive_int
 from tfpriors.likelihoods import get_likelihood
 from tfpriors.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
-from tfpriors.priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
+from tfpriors.priors import HierarchicalPrior, MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
 from trainers.beta import get_beta_controller
 from trainers.objectives import get_objective
 from trainers.vae import VAE
@@ -45,8 +45,9 @@ def build_parser(description):
     g.add_argument("--hidden-units", type=int, nargs="+", default=[300, 300],
                    help="hidden widths of the MLPs (conv: width of the dense layer)")
     g.add_argument("--latent-dim", type=int, default=2, help="dimension D of z")
-    g.add_argument("--prior", choices=["standard_normal", "mog", "vampprior"], default="vampprior",
-                   help="the prior p(z)")
+    g.add_argument("--prior", choices=["standard_normal", "mog", "vampprior", "vhp"],
+                   default="vampprior",
+                   help="the prior p(z); vhp: hierarchical prior of Klushyn et al. 2019")
     g.add_argument("--components", type=int, default=50,
                    help="K: mixture components (mog) or pseudo-inputs (vampprior; the paper uses 500)")
     g.add_argument("--pseudo-init", choices=["noise", "data"], default="noise",
@@ -55,6 +56,12 @@ def build_parser(description):
                    help="vampprior: keep data-initialised pseudo-inputs fixed ('VampPrior data')")
     g.add_argument("--learn-weights", action="store_true",
                    help="learn the mixture weights (weighted VampPrior, Eq. 16; MoG weights)")
+    g.add_argument("--vhp-hidden-units", type=int, nargs="+", default=[256, 256, 256, 256],
+                   help="vhp: hidden widths of p(z|ζ) and q(ζ|z) (Table 3: FC 256x4)")
+    g.add_argument("--vhp-samples", type=int, default=16,
+                   help="vhp: importance samples K of ζ in the bound on log p(z) (Eq. 8)")
+    g.add_argument("--vhp-bound", choices=["iw", "elbo"], default="iw",
+                   help="vhp: importance-weighted bound (Eq. 8) or plain ELBO second layer (App. B.4)")
     g.add_argument("--likelihood", choices=["bernoulli", "gaussian", "laplace"], default=None,
                    help="p(x|z) (default: bernoulli for binarised data, gaussian otherwise)")
     g.add_argument("--scale", type=float, default=0.1, help="gaussian/laplace: (initial) scale")
@@ -63,11 +70,20 @@ def build_parser(description):
     g.add_argument("--objective", choices=["elbo", "iwae"], default="elbo",
                    help="ELBO with --num-samples samples or the IWAE bound with --num-samples samples")
     g.add_argument("--num-samples", type=int, default=1, help="samples of z per example in training")
-    g.add_argument("--beta", choices=["constant", "warmup"], default="constant",
-                   help="β controller: constant --beta-value, or linear warm-up over --warmup-epochs")
+    g.add_argument("--beta", choices=["constant", "warmup", "geco", "rewo", "rewo_sigmoid"],
+                   default="constant",
+                   help="β controller: constant --beta-value; linear warm-up over --warmup-epochs; "
+                        "GECO (Eq. 5); REWO (Alg. 1); rewo_sigmoid (App. B.1)")
     g.add_argument("--beta-value", type=float, default=1.0, help="constant β")
     g.add_argument("--warmup-epochs", type=int, default=10,
                    help="warm-up length in epochs (the VampPrior paper uses 100)")
+    g.add_argument("--kappa", type=float, default=0.02,
+                   help="geco/rewo: constraint E[C] <= κ² on the per-pixel squared error")
+    g.add_argument("--nu", type=float, default=5.0, help="geco/rewo: β update rate ν")
+    g.add_argument("--tau", type=float, default=3.0, help="rewo: slope τ of f_β")
+    g.add_argument("--alpha", type=float, default=0.99, help="geco/rewo: running-average weight α")
+    g.add_argument("--initial-beta", type=float, default=None,
+                   help="geco/rewo: initial β (default: the controller's own, REWO 1e-3, GECO 1)")
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=30, help="training epochs")
     g.add_argument("--batch-size", type=int, default=100, help="minibatch size")
@@ -111,7 +127,7 @@ def parse_config(parser, argv=None):
         parser.set_defaults(**values)
         args = parser.parse_args(argv)
     config = vars(args)
-    for key in ("epochs", "batch_size", "latent_dim", "components", "num_samples",
+    for key in ("epochs", "batch_size", "latent_dim", "components", "num_samples", "vhp_samples",
                 "steps_per_execution", "nll_samples", "nll_examples"):
         check_positive_int(key, config[key])
     check_non_negative_int("warmup_epochs", config["warmup_epochs"])
@@ -131,6 +147,9 @@ def _prior(config, shape, train_images):
     d, k = config["latent_dim"], config["components"]
     if config["prior"] == "standard_normal":
         return StandardNormalPrior(d)
+    if config["prior"] == "vhp":
+        return HierarchicalPrior(d, hidden_units=config["vhp_hidden_units"],
+                                 num_samples=config["vhp_samples"], bound=config["vhp_bound"])
     if config["prior"] == "mog":
         return MixtureOfGaussiansPrior(d, num_components=k, learn_weights=config["learn_weights"])
     prior = VampPrior(d, num_pseudo_inputs=k, input_shape_=shape, init=config["pseudo_init"],
@@ -139,6 +158,20 @@ def _prior(config, shape, train_images):
     if config["pseudo_init"] == "data":
         prior.initialize_from_data(train_images, seed=config["seed"])
     return prior
+
+
+def _beta_controller(config, steps_per_epoch):
+    name = config["beta"]
+    if name == "warmup":
+        return get_beta_controller("warmup", warmup_steps=config["warmup_epochs"] * steps_per_epoch)
+    if name == "constant":
+        return get_beta_controller("constant", beta=config["beta_value"])
+    kwargs = dict(kappa=config["kappa"], nu=config["nu"], alpha=config["alpha"])
+    if name != "geco":
+        kwargs["tau"] = config["tau"]
+    if config.get("initial_beta") is not None:
+        kwargs["initial_beta"] = config["initial_beta"]
+    return get_beta_controller(name, **kwargs)
 
 
 def build_model(config, shape, train_images, steps_per_epoch):
@@ -155,10 +188,7 @@ def build_model(config, shape, train_images, steps_per_epoch):
     likelihood = get_likelihood(config["likelihood"], **(
         {} if config["likelihood"] == "bernoulli" else
         {"scale": config["scale"], "learn_scale": config["learn_scale"]}))
-    if config["beta"] == "warmup":
-        beta = get_beta_controller("warmup", warmup_steps=config["warmup_epochs"] * steps_per_epoch)
-    else:
-        beta = get_beta_controller("constant", beta=config["beta_value"])
+    beta = _beta_controller(config, steps_per_epoch)
     model = VAE(encoder, decoder, _prior(config, shape, train_images), likelihood,
                 objective=get_objective(config["objective"], config["num_samples"]), beta=beta,
                 seed=config["seed"])

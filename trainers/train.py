@@ -80,7 +80,9 @@ def main(argv=None):
     print(f"run directory: {config['run_dir']}")
     for key in ("log_likelihood", "elbo", "active_units", "train_seconds"):
         if key in metrics:
-            print(f"  {key}: {metrics[key]}")
+            value = metrics[key]
+            value = value.get("mean", value.get("count")) if isinstance(value, dict) else value
+            print(f"  {key}: {value}")
     return 0
 
 

@@ -21,6 +21,7 @@ Legend: S samples per image, C samples per chunk, B images per batch, D latents,
 """
 
 import math
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -31,7 +32,7 @@ from tfpriors.priors import prior_log_prob
 
 tfd = tfp.distributions
 
-__all__ = ["example_noise", "posterior_sample_statistics", "chunk_layout"]
+__all__ = ["example_noise", "batch_noise", "chunk_layout", "posterior_sample_statistics"]
 
 _PHILOX = tf.random.Algorithm.PHILOX.value
 
@@ -58,7 +59,7 @@ def example_noise(key, counter, example_index, first_sample, num_samples, latent
     return tf.reshape(flat, [num_samples, 4 * steps])[:, :latent_dim]   # [num_samples, D]
 
 
-def _batch_noise(key, counter, first_index, first_sample, num_samples, batch_size, latent_dim):
+def batch_noise(key, counter, first_index, first_sample, num_samples, batch_size, latent_dim):
     """Noise of a batch of consecutive examples: [C, B, D]."""
     first_index = tf.cast(first_index, tf.int64)
     per_example = [example_noise(key, counter, first_index + b, first_sample, num_samples, latent_dim)
@@ -88,14 +89,34 @@ def _loc_scale(q):
     return q.loc, q.stddev()                                            # [B, D] each
 
 
-def _make_step(model, num_samples, chunk_size, batch_size, with_likelihood, jit_compile):
-    """Builds the tf.function (x [B, H, W, Ch], first_index int64, seed int32 [2]) -> dict of [B]."""
+_STEPS = {}   # (id(model), settings) -> tf.function; entries are dropped when the model is freed
+
+
+def _cached_step(model, *settings):
+    """The compiled per-batch function of `model` and `settings`, traced once and reused."""
+    key = (id(model),) + settings
+    step = _STEPS.get(key)
+    if step is None:
+        step = _make_step(weakref.ref(model), *settings)
+        _STEPS[key] = step
+        weakref.finalize(model, _STEPS.pop, key, None)
+    return step
+
+
+def _make_step(model_ref, num_samples, chunk_size, batch_size, with_likelihood, jit_compile):
+    """Builds the tf.function (x [B, H, W, Ch], first_index int64, seed int32 [2]) -> dict of [B].
+
+    The function holds only a weak reference to the model (read when tracing), so that the
+    cache does not keep models alive.
+    """
+    model = model_ref()
     num_chunks, chunk = chunk_layout(num_samples, chunk_size)
     latent_dim = int(model.latent_dim)
     shape = (batch_size,) + tuple(int(s) for s in model.data_shape)
     analytic = bool(getattr(model.prior, "analytic_kl", False))
 
     def step(x, first_index, seed):
+        model = model_ref()
         noise_seed, prior_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         prior_seed = tf.random.experimental.stateless_fold_in(prior_seed, first_index)
         key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=noise_seed)
@@ -106,7 +127,7 @@ def _make_step(model, num_samples, chunk_size, batch_size, with_likelihood, jit_
 
         def body(c, lse_w, lse_2w, sum_px, sum_pz, sum_qz):
             first_sample = tf.cast(c, tf.int64) * chunk
-            eps = _batch_noise(key, counter, first_index, first_sample, chunk, batch_size,
+            eps = batch_noise(key, counter, first_index, first_sample, chunk, batch_size,
                                latent_dim)                              # [C, B, D]
             z = loc + scale * eps                                       # [C, B, D]
             log_qz = q.log_prob(z)                                      # [C, B]
@@ -163,8 +184,8 @@ def posterior_sample_statistics(model, images, num_samples, chunk_size, batch_si
         mean_log_px, mean_log_pz, mean_log_qz = sample means of the three log-densities,
         analytic_kl = KL(q(z|x) || p(z)) in closed form, only if `model.prior.analytic_kl`.
     """
-    step = _make_step(model, num_samples, chunk_size, min(batch_size, images.shape[0]),
-                      with_likelihood, jit_compile)
+    step = _cached_step(model, num_samples, chunk_size, min(batch_size, images.shape[0]),
+                        bool(with_likelihood), bool(jit_compile))
     seed = tf.constant(seed, tf.int32)
     parts = []
     for start, batch, valid in padded_batches(images, batch_size):

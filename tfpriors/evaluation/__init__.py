@@ -1,0 +1,24 @@
+"""Evaluation of any model with the VAE public interface, written once for all priors.
+
+All values are in nats and keep every normalising constant:
+
+- `log_likelihood`: importance-sampling estimate of log p(x) (5000 samples, bounded memory).
+- `elbo`: the evidence lower bound (analytic KL where it exists).
+- `prior_cross_entropy`: E_q(z)[log p(z)], the prior's fit to the aggregate posterior (LaDDer).
+- `reconstruction_error`: per-pixel MSE and NLL of decode(encode(x)).
+- `active_units`: Burda et al.'s count of latent dimensions in use.
+- `kl_per_dimension`: KL(q(z_d|x) || p_d) per dimension.
+- `evaluate_all`: all of the above as a JSON-serialisable dict.
+"""
+
+from tfpriors.evaluation._common import Estimate
+from tfpriors.evaluation.active_units import ActiveUnits, active_units
+from tfpriors.evaluation.elbo import elbo
+from tfpriors.evaluation.evaluate_all import evaluate_all
+from tfpriors.evaluation.kl_per_dimension import KLPerDimension, kl_per_dimension
+from tfpriors.evaluation.log_likelihood import log_likelihood
+from tfpriors.evaluation.prior_fit import prior_cross_entropy
+from tfpriors.evaluation.reconstruction import reconstruction_error
+
+__all__ = ["log_likelihood", "elbo", "prior_cross_entropy", "reconstruction_error", "active_units",
+           "kl_per_dimension", "evaluate_all", "Estimate", "ActiveUnits", "KLPerDimension"]
