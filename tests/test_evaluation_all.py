@@ -23,10 +23,12 @@ def test_matches_the_individual_functions_on_the_toy_model():
     ll = log_likelihood(model, images, num_samples=400, chunk_size=100, seed=3)
     assert result["log_likelihood"]["mean"] == pytest.approx(ll.mean, abs=1e-6)
     assert result["log_likelihood"]["mean"] == pytest.approx(exact_log_marginal(images).mean(), abs=0.05)
-    assert result["elbo"]["mean"] == pytest.approx(elbo(model, images, num_samples=400, seed=3).mean, abs=1e-6)
+    assert result["elbo"]["mean"] == pytest.approx(
+        elbo(model, images, num_samples=400, seed=3).mean, abs=1e-6)
     assert result["prior_cross_entropy"]["mean"] == pytest.approx(
         prior_cross_entropy(model, images, num_samples=400, seed=3).mean, abs=1e-6)
-    assert result["reconstruction_error"]["mean"] == pytest.approx(reconstruction_error(model, images).mean)
+    assert result["reconstruction_error"]["mean"] == pytest.approx(
+        reconstruction_error(model, images).mean)
     assert result["active_units"]["count"] == active_units(model, images).count
     assert result["kl_per_dimension"]["total"] == pytest.approx(kl_per_dimension(model, images).total)
     assert result["elbo"]["mean"] < result["log_likelihood"]["mean"]
@@ -43,7 +45,8 @@ def test_runs_on_real_networks_and_lists_per_example_values(prior_kind):
     assert result["kl_per_dimension"]["reference"] == "prior_marginal_mixture"
     assert result["elbo"]["kl_estimate"] == "monte_carlo"
     ll = np.array(result["log_likelihood"]["per_example"])
-    assert np.all(ll >= np.array(result["elbo"]["per_example"]) - 1e-3)   # same samples: IS >= mean log w
+    # same samples: log mean w >= mean log w (Jensen)
+    assert np.all(ll >= np.array(result["elbo"]["per_example"]) - 1e-3)
 
 
 def test_rejects_bad_images():
@@ -52,5 +55,6 @@ def test_rejects_bad_images():
     bad[0, 0, 0, 0] = np.inf
     with pytest.raises(ValueError, match="Expected `images` to hold only finite values"):
         evaluate_all(model, bad, num_samples=2)
-    with pytest.raises(ValueError, match="Expected `num_samples` to be a positive int. Received: num_samples=-10"):
+    with pytest.raises(ValueError,
+                       match="Expected `num_samples` to be a positive int. Received: num_samples=-10"):
         evaluate_all(model, toy_images(3), num_samples=-10)

@@ -15,7 +15,8 @@ def closed_form_terms(encoder, images):
     resid = x - m @ W.T - B
     trace = (v * (W ** 2).sum(axis=0)).sum(axis=1)                              # tr(W diag(v) W^T)
     p = x.shape[1]
-    expected = -0.5 * p * np.log(2 * np.pi * NOISE ** 2) - ((resid ** 2).sum(1) + trace) / (2 * NOISE ** 2)
+    expected = (-0.5 * p * np.log(2 * np.pi * NOISE ** 2)
+                - ((resid ** 2).sum(1) + trace) / (2 * NOISE ** 2))
     kl = 0.5 * (v + m ** 2 - 1.0 - np.log(v)).sum(axis=1)
     return expected, kl
 
@@ -63,7 +64,8 @@ def test_elbo_uses_the_first_samples_of_log_likelihood():
 
 def test_invalid_arguments_raise():
     model = make_model()
-    with pytest.raises(ValueError, match="Expected `num_samples` to be a positive int. Received: num_samples=0"):
+    with pytest.raises(ValueError,
+                       match="Expected `num_samples` to be a positive int. Received: num_samples=0"):
         elbo(model, toy_images(1), num_samples=0)
     with pytest.raises(ValueError, match=r"Expected `images` of shape \(N,\) \+ \(2, 2, 1\)"):
         elbo(model, np.zeros((1,) + SHAPE[:2]))

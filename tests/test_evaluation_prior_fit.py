@@ -54,5 +54,6 @@ def test_uses_the_priors_stochastic_bound():
 
 
 def test_invalid_arguments_raise():
-    with pytest.raises(ValueError, match="Expected `chunk_size` to be a positive int. Received: chunk_size=-5"):
+    with pytest.raises(ValueError,
+                       match="Expected `chunk_size` to be a positive int. Received: chunk_size=-5"):
         prior_cross_entropy(make_model(), toy_images(1), chunk_size=-5)

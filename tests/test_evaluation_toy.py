@@ -84,8 +84,9 @@ def inexact_encoder():
 def make_model(encoder=None, decoder=None, prior=None, likelihood=None):
     decoder = decoder if decoder is not None else LinearDecoder()
     encoder = encoder if encoder is not None else exact_encoder()
-    model = VAE(encoder, decoder, prior if prior is not None else StandardNormalPrior(decoder.latent_dim),
-                likelihood if likelihood is not None else GaussianLikelihood(scale=NOISE))
+    prior = prior if prior is not None else StandardNormalPrior(decoder.latent_dim)
+    likelihood = likelihood if likelihood is not None else GaussianLikelihood(scale=NOISE)
+    model = VAE(encoder, decoder, prior, likelihood)
     model.build((None,) + tuple(decoder.output_shape_))
     return model
 

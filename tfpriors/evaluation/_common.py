@@ -103,7 +103,8 @@ class Estimate:
         Args:
           include_per_example: also list the per-example values and details.
         """
-        out = {"mean": self.mean, "std_error": self.std_error, "num_examples": int(self.per_example.shape[0])}
+        out = {"mean": self.mean, "std_error": self.std_error,
+               "num_examples": int(self.per_example.shape[0])}
         for key, values in self.details.items():
             out[f"{key}_mean"] = to_float(np.mean(values))
         out.update(self.info)

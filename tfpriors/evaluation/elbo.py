@@ -11,7 +11,8 @@ import time
 
 from tfpriors.evaluation._common import Estimate, check_images, check_seed
 from tfpriors.evaluation._sampling import posterior_sample_statistics
-from tfpriors.evaluation.log_likelihood import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, check_sampling_args
+from tfpriors.evaluation.log_likelihood import (DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE,
+                                                check_sampling_args)
 
 __all__ = ["elbo"]
 
@@ -23,7 +24,8 @@ def estimate_from_statistics(stats, num_samples, info):
     expected = stats["mean_log_px"]
     return Estimate(name="elbo", per_example=expected - kl,
                     details={"expected_log_likelihood": expected, "kl": kl},
-                    info={"num_samples": num_samples, "kl_estimate": "analytic" if analytic else "monte_carlo",
+                    info={"num_samples": num_samples,
+                          "kl_estimate": "analytic" if analytic else "monte_carlo",
                           "units": "nats", **info})
 
 

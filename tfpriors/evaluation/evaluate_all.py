@@ -57,7 +57,8 @@ def evaluate_all(model, images, num_samples=5000, chunk_size=DEFAULT_CHUNK_SIZE,
                                         seed_pair, with_likelihood=True, jit_compile=jit_compile)
     sampling_seconds = time.perf_counter() - start
     info = {"seed": seed}
-    ll_info = {"chunk_size": chunk_size, "batch_size": batch_size, "jit_compile": bool(jit_compile), **info}
+    ll_info = {"chunk_size": chunk_size, "batch_size": batch_size, "jit_compile": bool(jit_compile),
+               **info}
     estimates = {
         "log_likelihood": ll_from_statistics(stats, num_samples, ll_info),
         "elbo": elbo_from_statistics(stats, num_samples, info),

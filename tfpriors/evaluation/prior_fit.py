@@ -14,7 +14,8 @@ import time
 
 from tfpriors.evaluation._common import Estimate, check_images, check_seed
 from tfpriors.evaluation._sampling import posterior_sample_statistics
-from tfpriors.evaluation.log_likelihood import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, check_sampling_args
+from tfpriors.evaluation.log_likelihood import (DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE,
+                                                check_sampling_args)
 
 __all__ = ["prior_cross_entropy"]
 

@@ -1,0 +1,90 @@
+"""Runs pythae's VAMP (../shared/bench/pythae_vamp.py, in its own venv) and tfpriors' VampPrior VAE
+back to back on the same MNIST split, model, batch, steps and threads, and prints one JSON line
+per comparison with the ratio ours / pythae.
+
+  python benchmarks/compare_pythae.py --peer-python /work/peer-venv/bin/python \
+      --data-dir ../shared/data/mnist --steps 600 --nll-subset 50 --out benchmarks/results/compare.json
+
+The peer venv:  python3 -m venv peer-venv && peer-venv/bin/pip install torch==2.13.0 pythae==0.1.2
+Timings on a shared 2-core machine are noisy: only ratios from one run are meaningful.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PEER_SCRIPT = HERE.parents[1] / "shared" / "bench" / "pythae_vamp.py"
+
+
+def run(cmd):
+    print("+ " + " ".join(map(str, cmd)), file=sys.stderr, flush=True)
+    subprocess.run([str(c) for c in cmd], check=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--peer-python", required=True, help="python of the venv with pythae 0.1.2 + torch")
+    p.add_argument("--peer-script", default=str(PEER_SCRIPT), help="pythae_vamp.py")
+    p.add_argument("--data-dir", required=True, help="MNIST IDX directory")
+    p.add_argument("--model", choices=["vamp", "vae"], default="vamp")
+    p.add_argument("--steps", type=int, default=0, help="training steps for both")
+    p.add_argument("--epochs", type=int, default=0, help="training epochs for both (if no --steps)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--nll-samples", type=int, default=5000)
+    p.add_argument("--nll-subset", type=int, default=50)
+    p.add_argument("--peer-nll-batches", type=int, nargs="+", default=[500, 1000, 5000],
+                   help="pythae get_nll batch sizes to try (its fastest is the reference)")
+    p.add_argument("--xla", choices=["on", "off"], default="off")
+    p.add_argument("--out", default=str(HERE / "results" / "compare_pythae.json"))
+    args = p.parse_args(argv)
+    work = Path(args.out).parent
+    work.mkdir(parents=True, exist_ok=True)
+    budget = ["--steps", args.steps] if args.steps else ["--epochs", args.epochs]
+    common = ["--model", args.model, "--threads", args.threads, "--nll-samples", args.nll_samples,
+              "--train-dir", args.data_dir]
+    peer = work / "peer_train.json"
+    run([args.peer_python, args.peer_script, *common, *budget, "--nll-subset", args.nll_subset,
+         "--nll-batch", args.peer_nll_batches[0], "--save-model", work / "peer_model.pt",
+         "--out", peer])
+    peer_nll = {args.peer_nll_batches[0]: json.loads(peer.read_text())["eval"]}
+    for batch in args.peer_nll_batches[1:]:
+        out = work / f"peer_nll_{batch}.json"
+        run([args.peer_python, args.peer_script, *common, "--load-model", work / "peer_model.pt",
+             "--no-elbo", "--nll-subset", args.nll_subset, "--nll-batch", batch, "--out", out])
+        peer_nll[batch] = json.loads(out.read_text())["eval"]
+    ours_path = work / "ours.json"
+    run([sys.executable, HERE / "vampprior_mnist.py", "--model", args.model, "--threads", args.threads,
+         "--nll-samples", args.nll_samples, "--data-dir", args.data_dir, *budget,
+         "--nll-subset", args.nll_subset, "--xla", args.xla, "--out", ours_path])
+    ours = json.loads(ours_path.read_text())
+    theirs = json.loads(peer.read_text())
+    fastest = min(peer_nll, key=lambda b: peer_nll[b]["nll_seconds_per_image"])
+    lines = [
+        {"metric": "train_examples_per_s", "ours": ours["train"]["throughput_examples_per_s"],
+         "pythae": theirs["train"]["throughput_examples_per_s"]},
+        {"metric": "nll_images_per_s", "ours": 1 / ours["eval"]["nll_seconds_per_image"],
+         "pythae": 1 / peer_nll[fastest]["nll_seconds_per_image"], "pythae_nll_batch": fastest},
+        {"metric": "test_nll_nats", "ours": ours["eval"]["test_nll_nats"],
+         "pythae": theirs["eval"]["test_nll_nats"], "note": "lower is better"},
+        {"metric": "test_neg_elbo", "ours": ours["eval"]["test_neg_elbo_1sample_full_test"],
+         "pythae": theirs["eval"]["test_neg_elbo_1sample_full_test"], "note": "lower is better"},
+    ]
+    same_bits = ours["config"]["test_binarized_sha256"] == theirs["config"]["test_binarized_sha256"]
+    record = {"steps": args.steps, "epochs": args.epochs, "threads": args.threads,
+              "nll_samples": args.nll_samples, "nll_subset": args.nll_subset,
+              "same_test_bits": same_bits, "comparisons": []}
+    for line in lines:
+        line["ratio_ours_over_pythae"] = line["ours"] / line["pythae"]
+        record["comparisons"].append(line)
+        print(json.dumps(line))
+    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    if not same_bits:
+        raise SystemExit("test sets differ: the SHA-256 of the binarized test bits do not match")
+
+
+if __name__ == "__main__":
+    main()
