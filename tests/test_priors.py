@@ -122,3 +122,19 @@ def test_vampprior_data_initialisation_uses_training_examples():
     enc = MLPEncoder(2, SHAPE, hidden_units=(8,))
     enc.build((None,) + SHAPE)
     assert prior.distribution(enc).batch_shape == []
+
+
+def test_matmul_mixture_log_prob_matches_tfp_mixture_same_family():
+    import tensorflow_probability as tfp
+    from tfpriors.distributions import DiagonalGaussianMixture
+    rng = np.random.default_rng(5)
+    logits, loc = rng.normal(size=7).astype("float32"), rng.normal(size=(7, 4)).astype("float32") * 3
+    scale = np.exp(rng.normal(size=(7, 4))).astype("float32") * 0.5
+    z = rng.normal(size=(2, 9, 4)).astype("float32") * 3
+    fast = DiagonalGaussianMixture.from_params(logits, loc, scale)
+    tfd = tfp.distributions
+    ref = tfd.MixtureSameFamily(tfd.Categorical(logits=logits), tfd.MultivariateNormalDiag(loc, scale))
+    np.testing.assert_allclose(fast.log_prob(z), ref.log_prob(z), rtol=1e-5, atol=2e-4)
+    np.testing.assert_allclose(fast.log_prob(loc), ref.log_prob(loc), rtol=1e-5, atol=2e-4)
+    assert fast.log_prob(z).shape == (2, 9)
+    np.testing.assert_allclose(fast.sample(3, seed=[1, 2]), ref.sample(3, seed=[1, 2]))

@@ -10,6 +10,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfpriors._validation import check_positive_float, check_positive_int
+from tfpriors.distributions.mixture import DiagonalGaussianMixture
 from tfpriors.priors.base import PriorLayer
 
 tfd = tfp.distributions
@@ -26,12 +27,11 @@ def gaussian_mixture(logits, loc, scale):
       scale: [K, D] component standard deviations.
 
     Returns:
-      tfd.MixtureSameFamily with batch shape [] and event shape [D]; `sample` draws the component
-      from Categorical(logits) and then z from that component.
+      DiagonalGaussianMixture (a tfd.MixtureSameFamily with a matmul log_prob), batch shape []
+      and event shape [D]; `sample` draws the component from Categorical(logits) and then z
+      from that component.
     """
-    return tfd.MixtureSameFamily(
-        mixture_distribution=tfd.Categorical(logits=logits),
-        components_distribution=tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale))
+    return DiagonalGaussianMixture.from_params(logits, loc, scale)
 
 
 @keras.saving.register_keras_serializable(package="tfpriors")
