@@ -39,7 +39,9 @@ def parse_args(argv=None):
     p.add_argument("--model", choices=["vamp", "vae"], default="vamp")
     p.add_argument("--steps", type=int, default=0, help="training steps (overrides --epochs)")
     p.add_argument("--epochs", type=int, default=0, help="training epochs of 500 steps")
-    p.add_argument("--threads", type=int, default=2, help="TF intra- and inter-op threads")
+    p.add_argument("--threads", type=int, default=2, help="TF intra-op threads (as torch.set_num_threads)")
+    p.add_argument("--inter-op-threads", type=int, default=1,
+                   help="TF inter-op threads (ops run concurrently; >1 oversubscribes 2 cores)")
     p.add_argument("--components", type=int, default=500, help="VampPrior pseudo-inputs K")
     p.add_argument("--latent-dim", type=int, default=40)
     p.add_argument("--warmup-epochs", type=int, default=0, help="KL warm-up in epochs (paper: 100)")
@@ -135,7 +137,7 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
     from tfpriors.datasets import binarized_sha256, fixed_binarize, load_mnist
 
     t0 = time.perf_counter()

@@ -31,8 +31,7 @@ def _sample_terms(model, x, num_samples, seed):
       dict with q (the posterior), z [S, B, D], params [S, B, H, W, C], log_px, log_pz, log_qz [S, B].
     """
     prior_seed, sample_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    q = model.posterior(x)
-    prior = model.prior_distribution()
+    q, prior = model.posterior_and_prior(x)
     z = q.sample(num_samples, seed=sample_seed)                 # [S, B, D]
     params = model.decoder(z)                                    # [S, B, H, W, C]
     log_px = model.likelihood.distribution(params).log_prob(x)   # [S, B]

@@ -97,6 +97,21 @@ class VAE(keras.Model):
         loc, log_var = self.encoder(x)
         return tfd.MultivariateNormalDiag(loc=loc, scale_diag=tf.exp(0.5 * log_var))
 
+    def posterior_and_prior(self, x):
+        """(q(z|x), p(z)) with one encoder call when the prior is built from encoder outputs.
+
+        A prior that defines `encoder_inputs()` (the VampPrior's pseudo-inputs) has them encoded
+        in the same batched call as x: [B + K, ...] -> split, instead of two calls.
+        """
+        extra = getattr(self.prior, "encoder_inputs", None)
+        if extra is None:
+            return self.posterior(x), self.prior_distribution()
+        inputs = extra()
+        batch = tf.shape(x)[0]
+        loc, log_var = self.encoder(tf.concat([x, tf.cast(inputs, x.dtype)], axis=0))  # [B+K, D]
+        posterior = tfd.MultivariateNormalDiag(loc=loc[:batch], scale_diag=tf.exp(0.5 * log_var[:batch]))
+        return posterior, self.prior.distribution_from_encoded(loc[batch:], log_var[batch:])
+
     def prior_distribution(self):
         """p(z): a tfd distribution with event shape [D], rebuilt from the current weights."""
         return self.prior.distribution(self.encoder)

@@ -10,7 +10,7 @@ __all__ = ["EncoderBase", "DecoderBase", "restore_batch_shape"]
 def restore_batch_shape(flat, z, event_shape):
     """Reshapes decoder output [N, prod(event)] back to z's batch shape: [..., *event_shape]."""
     target = tf.concat([tf.shape(z)[:-1], tf.constant(event_shape, tf.int32)], axis=0)
-    out = tf.reshape(flat, target)
+    out = tf.reshape(tf.cast(flat, tf.float32), target)   # float32 likelihood parameters
     return tf.ensure_shape(out, z.shape[:-1].concatenate(event_shape)) if z.shape.rank else out
 
 
@@ -52,7 +52,11 @@ class EncoderBase(keras.layers.Layer):
     def heads(self, h):
         """Maps features [B, F] to (loc, bounded log_var), each [B, D]."""
         lo, hi = self.log_var_bounds
-        return self.loc_head(h), ops.clip(self.log_var_head(h), lo, hi)
+        # Under a mixed-precision policy the layers compute in bfloat16/float16; the posterior's
+        # parameters leave the encoder in float32 so that every density is computed in float32.
+        loc = ops.cast(self.loc_head(h), "float32")
+        log_var = ops.cast(self.log_var_head(h), "float32")
+        return loc, ops.clip(log_var, lo, hi)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.latent_dim), (input_shape[0], self.latent_dim)

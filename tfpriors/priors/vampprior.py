@@ -85,7 +85,15 @@ class VampPrior(PriorLayer):
         if encoder is None:
             raise ValueError("VampPrior needs the encoder q(z|x) to build p(z): pass "
                              "`distribution(encoder)`. Received: encoder=None")
-        loc, log_var = encoder(self.pseudo_inputs())               # [K, D] each
+        return self.distribution_from_encoded(*encoder(self.pseudo_inputs()))
+
+    def encoder_inputs(self):
+        """The inputs this prior passes through the encoder, [K, H, W, C]: the trainer encodes
+        them together with the data batch in one call (one matmul chain instead of two)."""
+        return self.pseudo_inputs()
+
+    def distribution_from_encoded(self, loc, log_var):
+        """The mixture from the encoder's outputs at the pseudo-inputs, loc and log_var [K, D]."""
         return gaussian_mixture(self.logits.value, loc, tf.exp(0.5 * log_var))
 
     def get_config(self):
