@@ -51,3 +51,18 @@ def test_train_then_evaluate_writes_a_complete_run_directory(tmp_path):
     assert "log_likelihood" in json.loads((run_dir / "evaluation.json").read_text())
     with pytest.raises(FileNotFoundError, match="model.keras"):
         evaluate.main(["--run-dir", str(tmp_path / "nothing")])
+
+
+@pytest.mark.slow
+def test_train_accepts_vhp_prior_and_rewo_controller(tmp_path):
+    run_dir = tmp_path / "vhp"
+    args = TINY + ["--run-dir", str(run_dir), "--prior", "vhp", "--vhp-hidden-units", "16", "16",
+                   "--vhp-samples", "4", "--beta", "rewo", "--kappa", "0.5", "--initial-beta", "0.01",
+                   "--no-export", "--epochs", "1"]
+    assert train.main(args) == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["prior"] == "vhp" and config["beta"] == "rewo"
+    history = json.loads((run_dir / "history.json").read_text())
+    assert "constraint_average" in history and "prior_gate" in history
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0 < metrics["final_beta"] <= 1
