@@ -95,6 +95,9 @@ class StepLog:
                     if key in logs:
                         row[key] = float(logs[key])
                 self.rows.append(row)
+                if len(self.rows) % 20 == 0:
+                    print(f"step {row['step']}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()
+                                                            if k != "step"), file=sys.stderr, flush=True)
         return _StepLog()
 
 
