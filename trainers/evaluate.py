@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras
 
-from trainers.run_io import load_data, read_json, write_json
+from trainers.run_io import load_data, print_summary, read_json, write_json
 
 __all__ = ["main"]
 
@@ -57,11 +57,7 @@ def main(argv=None):
     out = Path(args.out) if args.out else run_dir / "evaluation.json"
     write_json(out, metrics)
     print(f"wrote {out}")
-    for key in ("log_likelihood", "elbo", "active_units"):
-        if key in metrics:
-            value = metrics[key]
-            value = value.get("mean", value.get("count")) if isinstance(value, dict) else value
-            print(f"  {key}: {value}")
+    print_summary(metrics)
     return 0
 
 

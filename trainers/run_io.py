@@ -7,7 +7,7 @@ import numpy as np
 
 from tfpriors.datasets import load_dataset, make_dataset
 
-__all__ = ["load_data", "training_dataset", "write_json", "read_json"]
+__all__ = ["load_data", "training_dataset", "write_json", "read_json", "print_summary"]
 
 
 def load_data(config):
@@ -65,3 +65,12 @@ def _to_builtin(value):
     if hasattr(value, "numpy"):
         return _to_builtin(value.numpy())
     raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def print_summary(metrics, keys=("log_likelihood", "elbo", "active_units", "train_seconds")):
+    """Prints the headline numbers of a metrics dict (means of nested estimates)."""
+    for key in keys:
+        if key in metrics:
+            value = metrics[key]
+            value = value.get("mean", value.get("count")) if isinstance(value, dict) else value
+            print(f"  {key}: {value}")

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from trainers.config import build_model, build_parser, parse_config
-from trainers.run_io import load_data, training_dataset, write_json
+from trainers.run_io import load_data, print_summary, training_dataset, write_json
 
 __all__ = ["main", "train"]
 
@@ -78,11 +78,7 @@ def main(argv=None):
     config = parse_config(build_parser(__doc__.splitlines()[0]), argv)
     metrics = train(config)
     print(f"run directory: {config['run_dir']}")
-    for key in ("log_likelihood", "elbo", "active_units", "train_seconds"):
-        if key in metrics:
-            value = metrics[key]
-            value = value.get("mean", value.get("count")) if isinstance(value, dict) else value
-            print(f"  {key}: {value}")
+    print_summary(metrics)
     return 0
 
 

@@ -7,12 +7,9 @@ Monte-Carlo estimate E_q[log q(z|x) - log p(z)] with the same samples as the fir
 (Kingma & Welling 2014, Eqs. 3 and 7). Every normalising constant is kept: nats per image.
 """
 
-import time
-
-from tfpriors.evaluation._common import Estimate, check_images, check_seed
-from tfpriors.evaluation._sampling import posterior_sample_statistics
+from tfpriors.evaluation._common import Estimate
 from tfpriors.evaluation.log_likelihood import (DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE,
-                                                check_sampling_args)
+                                                sampled_estimate)
 
 __all__ = ["elbo"]
 
@@ -48,11 +45,5 @@ def elbo(model, images, num_samples=1, chunk_size=DEFAULT_CHUNK_SIZE, batch_size
     Raises:
       ValueError: on invalid settings or images (see `log_likelihood`).
     """
-    num_samples, chunk_size, batch_size = check_sampling_args(num_samples, chunk_size, batch_size)
-    seed_pair = check_seed(seed)
-    images = check_images(model, images)
-    start = time.perf_counter()
-    stats = posterior_sample_statistics(model, images, num_samples, chunk_size, batch_size,
-                                        seed_pair, with_likelihood=True, jit_compile=jit_compile)
-    info = {"seed": seed, "seconds": time.perf_counter() - start}
-    return estimate_from_statistics(stats, num_samples, info)
+    return sampled_estimate(estimate_from_statistics, model, images, num_samples, chunk_size,
+                            batch_size, seed, jit_compile, with_likelihood=True)

@@ -68,12 +68,21 @@ def log_likelihood(model, images, num_samples=5000, chunk_size=DEFAULT_CHUNK_SIZ
       ValueError: if num_samples, chunk_size or batch_size is not a positive int, if seed is
         not an int in [0, 2**31), or if images have the wrong shape or NaN/inf values.
     """
+    return sampled_estimate(estimate_from_statistics, model, images, num_samples, chunk_size,
+                            batch_size, seed, jit_compile, with_likelihood=True)
+
+
+def sampled_estimate(estimate_fn, model, images, num_samples, chunk_size, batch_size, seed,
+                     jit_compile, with_likelihood):
+    """Validates the arguments, streams the posterior samples and turns their statistics into an
+    Estimate with `estimate_fn(stats, num_samples, info)` (shared by the sampled estimators)."""
     num_samples, chunk_size, batch_size = check_sampling_args(num_samples, chunk_size, batch_size)
     seed_pair = check_seed(seed)
     images = check_images(model, images)
     start = time.perf_counter()
     stats = posterior_sample_statistics(model, images, num_samples, chunk_size, batch_size,
-                                        seed_pair, with_likelihood=True, jit_compile=jit_compile)
+                                        seed_pair, with_likelihood=with_likelihood,
+                                        jit_compile=jit_compile)
     info = {"chunk_size": chunk_size, "batch_size": batch_size, "seed": seed,
             "jit_compile": bool(jit_compile), "seconds": time.perf_counter() - start}
-    return estimate_from_statistics(stats, num_samples, info)
+    return estimate_fn(stats, num_samples, info)

@@ -10,12 +10,9 @@ reports it with this sign: higher is better, typically negative (e.g. -19.0 nats
 standard normal prior on MNIST). It is the negative of the cross-entropy H(q(z), p(z)).
 """
 
-import time
-
-from tfpriors.evaluation._common import Estimate, check_images, check_seed
-from tfpriors.evaluation._sampling import posterior_sample_statistics
+from tfpriors.evaluation._common import Estimate
 from tfpriors.evaluation.log_likelihood import (DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE,
-                                                check_sampling_args)
+                                                sampled_estimate)
 
 __all__ = ["prior_cross_entropy"]
 
@@ -48,11 +45,5 @@ def prior_cross_entropy(model, images, num_samples=100, chunk_size=DEFAULT_CHUNK
     Raises:
       ValueError: on invalid settings or images (see `log_likelihood`).
     """
-    num_samples, chunk_size, batch_size = check_sampling_args(num_samples, chunk_size, batch_size)
-    seed_pair = check_seed(seed)
-    images = check_images(model, images)
-    start = time.perf_counter()
-    stats = posterior_sample_statistics(model, images, num_samples, chunk_size, batch_size,
-                                        seed_pair, with_likelihood=False, jit_compile=jit_compile)
-    info = {"seed": seed, "seconds": time.perf_counter() - start}
-    return estimate_from_statistics(stats, num_samples, info)
+    return sampled_estimate(estimate_from_statistics, model, images, num_samples, chunk_size,
+                            batch_size, seed, jit_compile, with_likelihood=False)
