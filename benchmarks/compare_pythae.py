@@ -39,8 +39,13 @@ def main(argv=None):
     p.add_argument("--peer-nll-batches", type=int, nargs="+", default=[500, 1000, 5000],
                    help="pythae get_nll batch sizes to try (its fastest is the reference)")
     p.add_argument("--xla", choices=["on", "off"], default="off")
+    p.add_argument("--train-only", type=int, default=0, metavar="REPEATS",
+                   help="only compare training throughput: alternate pythae and tfpriors REPEATS "
+                        "times (ABAB...) and report every ratio and their median")
     p.add_argument("--out", default=str(HERE / "results" / "compare_pythae.json"))
     args = p.parse_args(argv)
+    if args.train_only:
+        return train_only(args)
     work = Path(args.out).parent
     work.mkdir(parents=True, exist_ok=True)
     budget = ["--steps", args.steps] if args.steps else ["--epochs", args.epochs]
@@ -84,6 +89,31 @@ def main(argv=None):
     Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
     if not same_bits:
         raise SystemExit("test sets differ: the SHA-256 of the binarized test bits do not match")
+
+
+def train_only(args):
+    """Alternates the two trainings back to back and prints the throughput ratio of each pair."""
+    import statistics
+    work = Path(args.out).parent
+    work.mkdir(parents=True, exist_ok=True)
+    budget = ["--steps", args.steps] if args.steps else ["--epochs", args.epochs]
+    pairs = []
+    for repeat in range(args.train_only):
+        peer, ours = work / f"peer_train_only_{repeat}.json", work / f"ours_train_only_{repeat}.json"
+        run([args.peer_python, args.peer_script, "--model", args.model, "--threads", args.threads,
+             "--train-dir", args.data_dir, *budget, "--nll-subset", 0, "--no-elbo", "--out", peer])
+        run([sys.executable, HERE / "vampprior_mnist.py", "--model", args.model, "--threads",
+             args.threads, "--data-dir", args.data_dir, *budget, "--nll-subset", 0, "--no-elbo",
+             "--xla", args.xla, "--out", ours])
+        theirs = json.loads(peer.read_text())["train"]["throughput_examples_per_s"]
+        mine = json.loads(ours.read_text())["train"]["throughput_examples_per_s"]
+        pairs.append({"repeat": repeat, "ours": mine, "pythae": theirs, "ratio": mine / theirs})
+        print(json.dumps(pairs[-1]), flush=True)
+    record = {"metric": "train_examples_per_s", "pairs": pairs,
+              "median_ratio": statistics.median(p["ratio"] for p in pairs)}
+    print(json.dumps({k: record[k] for k in ("metric", "median_ratio")}))
+    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    return record
 
 
 if __name__ == "__main__":

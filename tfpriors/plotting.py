@@ -35,7 +35,8 @@ def plot_latent_space(path, means, labels, prior_samples=None, prior_log_prob=No
       means: posterior means [N, D].
       labels: [N] labels (class ids or continuous values, e.g. the pendulum angle).
       prior_samples: optional [M, D] samples from p(z), drawn as grey dots.
-      prior_log_prob: optional callable z [G, 2] -> log p(z) [G], drawn as contours when D = 2.
+      prior_log_prob: optional callable z [G, 2] -> log p(z) [G], drawn as filled log-density
+        contours when D = 2.
       cyclic: use a cyclic colour map (angles).
     """
     xy, basis = _project(means)
@@ -46,8 +47,11 @@ def plot_latent_space(path, means, labels, prior_samples=None, prior_log_prob=No
         gx, gy = np.meshgrid(np.linspace(lo[0] - pad[0], hi[0] + pad[0], 120),
                              np.linspace(lo[1] - pad[1], hi[1] + pad[1], 120))
         grid = np.stack([gx.ravel(), gy.ravel()], 1).astype("float32")
-        density = np.exp(np.asarray(prior_log_prob(grid))).reshape(gx.shape)
-        ax.contourf(gx, gy, density, levels=20, cmap="Greys", alpha=0.6)
+        # log-density, floored 12 nats below its peak: a peaked prior (VampPrior) stays visible.
+        log_density = np.asarray(prior_log_prob(grid), np.float64).reshape(gx.shape)
+        log_density = np.maximum(log_density, np.nanmax(log_density) - 12.0)
+        filled = ax.contourf(gx, gy, log_density, levels=20, cmap="Greys", alpha=0.7)
+        fig.colorbar(filled, ax=ax, label="log p(z)")
     elif prior_samples is not None:
         sxy, _ = _project(prior_samples, basis)
         ax.scatter(sxy[:, 0], sxy[:, 1], s=2, c="0.6", alpha=0.5, label="prior samples")
