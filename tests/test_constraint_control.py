@@ -263,3 +263,16 @@ def test_short_fit_with_rewo_and_vhp_logs_the_controller_state(jit):
     else:
         assert not any(changed) and history["prior_gate"] == [0.0] * 5
         assert history["beta_last"] == [pytest.approx(0.01)] * 5
+
+
+def test_geco_beta_never_underflows_to_zero_and_recovers():
+    from trainers.constraint_control import GECO
+    ctl = GECO(kappa=0.02, nu=5.0, alpha=0.0)
+    ctl.build()
+    for _ in range(200):                      # C = 0.6 >> κ²: β shrinks by exp(-3) per step
+        ctl.update(0.6)
+    low = float(ctl.beta())
+    assert low > 0.0
+    for _ in range(5):                        # constraint satisfied: β grows again
+        ctl.update(0.0)
+    assert float(ctl.beta()) > low

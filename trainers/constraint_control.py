@@ -38,6 +38,8 @@ from trainers.beta import CONTROLLERS, BetaController
 
 __all__ = ["GECO", "REWO", "SigmoidREWO"]
 
+_SMALLEST_BETA = 1.1754944e-38   # smallest normal float32
+
 
 def _check_alpha(alpha):
     try:
@@ -113,7 +115,11 @@ class GECO(_ConstraintController):
 
     def _next_beta(self, c_hat):
         delta = c_hat - self.kappa ** 2
-        self.beta_variable.assign(self.beta_variable.value * tf.exp(-self.nu * delta))
+        # A violated constraint early in training (C around 0.5 >> κ²) shrinks β by exp(-ν δ) per
+        # step; in float32 it would reach exactly 0 within ~40 steps and never move again. The
+        # floor at the smallest normal float32 keeps the multiplicative update able to recover.
+        beta = self.beta_variable.value * tf.exp(-self.nu * delta)
+        self.beta_variable.assign(tf.maximum(beta, _SMALLEST_BETA))
 
 
 class _PhasedController(_ConstraintController):
