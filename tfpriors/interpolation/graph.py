@@ -32,7 +32,9 @@ import networkx as nx
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from tfpriors._validation import check_choice, check_finite_array, check_positive_int
+from tfpriors._validation import check_choice, check_positive_int
+from tfpriors.interpolation._checks import (_check_endpoint, _check_num_frames, _check_points,
+                                            _check_seed)
 from tfpriors.interpolation.linear import Interpolation, decode_latents, encode_endpoints
 
 __all__ = ["LatentGraph", "GraphPath", "DisconnectedGraphError", "resample_path",
@@ -377,40 +379,3 @@ def _heuristic_scale(weights, lengths, default):
     if not np.any(positive):
         return default
     return float(np.min(weights[positive] / lengths[positive]))
-
-
-def _check_points(points, name="points", min_rows=2):
-    array = np.array(points, dtype=np.float64)                            # a private copy
-    if array.ndim != 2 or array.shape[0] < min_rows or array.shape[1] < 1:
-        raise ValueError(f"Expected `{name}` of shape [N, D] with N >= {min_rows} and D >= 1. "
-                         f"Received an array of shape {array.shape}")
-    return check_finite_array(name, array)
-
-
-def _check_endpoint(name, value, latent_dim):
-    array = np.asarray(value, dtype=np.float64)
-    if array.shape != (latent_dim,):
-        raise ValueError(f"Expected `{name}` of shape ({latent_dim},), the graph's latent size. "
-                         f"Received an array of shape {array.shape}")
-    return check_finite_array(name, array)
-
-
-def _check_num_frames(num_frames):
-    num_frames = check_positive_int("num_frames", num_frames)
-    if num_frames < 2:
-        raise ValueError("Expected `num_frames` >= 2 (the path holds both endpoints). "
-                         f"Received: num_frames={num_frames}")
-    return num_frames
-
-
-def _check_seed(seed):
-    array = np.asarray(seed)
-    if array.shape == (2,) and array.dtype.kind in "iu":
-        if np.any(array < -2 ** 31) or np.any(array >= 2 ** 31):
-            raise ValueError(f"Expected an int32 [2] `seed`. Received: seed={array.tolist()}")
-        return array.astype(np.int32)
-    if isinstance(seed, bool) or array.shape != () or array.dtype.kind not in "iu" \
-            or not 0 <= int(array) < 2 ** 31:
-        raise ValueError("Expected `seed` to be an int in [0, 2**31) or an int32 [2] array. "
-                         f"Received: seed={seed!r}")
-    return np.array([int(array), 0], np.int32)
