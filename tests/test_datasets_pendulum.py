@@ -130,3 +130,38 @@ def test_errors():
     with pytest.raises(ValueError, match="size"):
         render_pendulum([0.0], size=0)
     assert make_pendulum(0)[0].shape == (0, 16, 16, 1)
+
+
+def test_blur_zero_is_the_sharp_rendering_and_blur_is_a_normalised_gaussian_filter():
+    from scipy.ndimage import gaussian_filter
+    angles = np.array([0.0, 1.0, 4.0])
+    sharp = render_pendulum(angles)
+    np.testing.assert_array_equal(render_pendulum(angles, blur=0.0), sharp)
+    blurred = render_pendulum(angles, blur=1.5)
+    reference = gaussian_filter(sharp.astype(np.float64), sigma=(0, 1.5, 1.5, 0), mode="reflect")
+    reference /= reference.max(axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(blurred, reference, atol=1e-6)
+    assert blurred.dtype == np.float32 and blurred.min() >= 0.0
+    np.testing.assert_allclose(blurred.max(axis=(1, 2, 3)), 1.0)
+
+
+def test_blur_widens_the_overlap_between_angles():
+    # Sharp images stop overlapping by ~45 degrees; blurred ones still differ less at 45 than at 180.
+    angles = np.radians([0.0, 45.0, 180.0])
+    for blur, max_ratio in ((0.0, None), (1.5, 0.85)):
+        x = render_pendulum(angles, blur=blur).reshape(3, -1)
+        ratio = np.linalg.norm(x[0] - x[1]) / np.linalg.norm(x[0] - x[2])
+        if max_ratio is None:
+            assert ratio > 0.95
+        else:
+            assert ratio < max_ratio
+
+
+def test_blur_passes_through_load_pendulum_and_rejects_bad_values():
+    train, _, val, _ = load_pendulum(num_examples=8, validation_size=4, blur=1.0)
+    sharp_train, _, _, _ = load_pendulum(num_examples=8, validation_size=4)
+    assert train.shape == sharp_train.shape and val.shape == (4, 16, 16, 1)
+    assert not np.allclose(train, sharp_train)
+    for bad in (-0.5, float("nan"), "wide"):
+        with pytest.raises(ValueError, match="blur"):
+            render_pendulum(np.zeros(2), blur=bad)

@@ -15,7 +15,7 @@ import numpy as np
 from tfpriors._validation import check_choice
 from tfpriors.datasets.digits import load_digits_images
 from tfpriors.datasets.mnist import binarized_sha256, fixed_binarize, load_mnist
-from tfpriors.datasets.pendulum import PENDULUM_NUM_EXAMPLES, load_pendulum
+from tfpriors.datasets.pendulum import PENDULUM_NUM_EXAMPLES, blur_images, load_pendulum
 
 __all__ = ["DatasetSplits", "load_dataset", "DATASETS"]
 
@@ -47,7 +47,8 @@ class DatasetSplits:
     info: dict = dataclasses.field(default_factory=dict)
 
 
-def _pendulum(num_examples=PENDULUM_NUM_EXAMPLES, validation_size=1500, seed=0, data_dir=None):
+def _pendulum(num_examples=PENDULUM_NUM_EXAMPLES, validation_size=1500, seed=0, data_dir=None,
+              blur=0.0):
     if data_dir is not None:
         from tfpriors.datasets.tfds_builders import PendulumConfig, load_pendulum_tfds
         config = PendulumConfig(name=f"n{num_examples}_v{validation_size}_s{seed}",
@@ -55,8 +56,9 @@ def _pendulum(num_examples=PENDULUM_NUM_EXAMPLES, validation_size=1500, seed=0, 
         if (num_examples, validation_size, seed) == (PENDULUM_NUM_EXAMPLES, 1500, 0):
             config = "default"
         arrays = load_pendulum_tfds(data_dir, config)
+        arrays = (blur_images(arrays[0], blur), arrays[1], blur_images(arrays[2], blur), arrays[3])
     else:
-        arrays = load_pendulum(num_examples, validation_size, seed)
+        arrays = load_pendulum(num_examples, validation_size, seed, blur=blur)
     return DatasetSplits("pendulum", *arrays, image_shape=arrays[0].shape[1:],
                          likelihood="gaussian", binarization=None)
 
@@ -100,7 +102,8 @@ def load_dataset(name, **kwargs):
     Args:
       name: "pendulum", "mnist" or "digits".
       **kwargs: passed on:
-        pendulum: num_examples=15000, validation_size=1500, seed=0, data_dir=None (TFDS).
+        pendulum: num_examples=15000, validation_size=1500, seed=0, data_dir=None (TFDS),
+          blur=0.0 (Gaussian blur std in pixels, `tfpriors.datasets.pendulum`).
         mnist: path=None (IDX directory, else $TFPRIORS_MNIST_DIR), validation_size=10000,
           data_dir=None (read through the `mnist_idx` TFDS builder), binarize_validation=True
           (held-out bits = numpy RandomState(0).binomial(1, x / 255), as the pythae benchmark),
