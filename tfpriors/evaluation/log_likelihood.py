@@ -9,15 +9,23 @@ The estimate is consistent (it converges to log p(x) as S grows) and, by Jensen'
 a stochastic lower bound for finite S. The S samples are drawn in chunks inside one graph
 loop and combined with a streamed log-sum-exp, so the peak memory depends on
 batch_size * chunk_size and not on S (see `tfpriors.evaluation._sampling`).
+
+`log_likelihood` evaluates a numpy array in fixed-size batches; `log_likelihood_graph` is the
+same estimate as pure graph ops for a batch of any size and a run-time S (the serving
+signature `log_likelihood` of `tfpriors.export` is built on it).
 """
 
 import time
 
+import numpy as np
+import tensorflow as tf
+
 from tfpriors._validation import check_positive_int
 from tfpriors.evaluation._common import Estimate, check_images, check_seed
-from tfpriors.evaluation._sampling import posterior_sample_statistics
+from tfpriors.evaluation._sampling import _loc_scale, example_noise, posterior_sample_statistics
+from tfpriors.priors import prior_log_prob
 
-__all__ = ["log_likelihood", "DEFAULT_CHUNK_SIZE", "DEFAULT_BATCH_SIZE"]
+__all__ = ["log_likelihood", "log_likelihood_graph", "DEFAULT_CHUNK_SIZE", "DEFAULT_BATCH_SIZE"]
 
 # chunk * batch = 1000 rows per decoder call: as fast as larger blocks on a 2-core CPU while
 # the [rows, K, D] intermediates of tfp's MixtureSameFamily.log_prob stay near 80 MB for
@@ -86,3 +94,76 @@ def sampled_estimate(estimate_fn, model, images, num_samples, chunk_size, batch_
     info = {"chunk_size": chunk_size, "batch_size": batch_size, "seed": seed,
             "jit_compile": bool(jit_compile), "seconds": time.perf_counter() - start}
     return estimate_fn(stats, num_samples, info)
+
+
+def log_likelihood_graph(model, images, num_samples, seed, chunk_size=DEFAULT_CHUNK_SIZE):
+    """The importance-sampling estimate of log p(x) as graph ops: any batch size, run-time S.
+
+        log p(x_n) ~= logsumexp_s log w_{n,s} - log S,
+        log w_{n,s} = log p(x_n|z_{n,s}) + log p(z_{n,s}) - log q(z_{n,s}|x_n),
+        z_{n,s} = mu_n + sigma_n * eps_{n,s}  ~  q(z|x_n)
+
+    The S samples are drawn in ceil(S / C) chunks of C = chunk_size inside a `tf.while_loop`
+    that keeps only the running log-sum-exp (lse <- logaddexp(lse, logsumexp over the chunk)),
+    so the peak memory grows with B * C and not with S; samples past S in the last chunk are
+    masked with log w = -inf. log p(z) comes from `tfpriors.priors.prior_log_prob` (VHP: the
+    prior's own importance-weighted bound, with one seed per chunk).
+
+    The noise is addressed like `log_likelihood`'s: eps_{n,s} is a fixed function of (seed, n, s)
+    with n the row of `images`. With seed = [s, 0] the result therefore equals
+    `log_likelihood(model, images, S, chunk_size=C, batch_size=B, seed=s)` up to float rounding,
+    for every chunk size when log p(z) has a closed form, and for a stochastic prior bound when
+    both use the same chunks (S a multiple of C).
+
+    Args:
+      model: a model with the public interface of `trainers.VAE`; `posterior(x)` must be a
+        MultivariateNormalDiag.
+      images: float32 [B, H, W, C] (B may be unknown when tracing; the values are not checked).
+      num_samples: S >= 1, a Python int or an int32 scalar tensor.
+      seed: int32 [2] stateless seed.
+      chunk_size: C, samples per loop iteration (a Python int).
+
+    Returns:
+      float32 [B], the estimates in nats.
+
+    Raises:
+      ValueError: if `chunk_size` is not a positive int or the posterior is not a
+        MultivariateNormalDiag (when tracing).
+    """
+    chunk = check_positive_int("chunk_size", chunk_size)
+    latent_dim = int(model.latent_dim)
+    images = tf.convert_to_tensor(images, tf.float32)
+    num_samples = tf.convert_to_tensor(num_samples, tf.int32)
+    # The seed derivation of `_sampling`'s per-batch step with first_index = 0.
+    noise_seed, prior_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    prior_seed = tf.random.experimental.stateless_fold_in(prior_seed, tf.constant(0, tf.int64))
+    key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=noise_seed)
+    q, prior = model.posterior_and_prior(images)                       # batch [B], event [D]
+    loc, scale = _loc_scale(q)                                          # [B, D] each
+    example_ids = tf.range(tf.shape(images, out_type=tf.int64)[0])      # [B]
+    sample_ids = tf.range(chunk, dtype=tf.int64)                        # [C]
+    total = tf.cast(num_samples, tf.int64)
+
+    def noise(first_sample):
+        per_example = tf.map_fn(
+            lambda n: example_noise(key, counter, n, first_sample, chunk, latent_dim), example_ids,
+            fn_output_signature=tf.TensorSpec([chunk, latent_dim], tf.float32))   # [B, C, D]
+        return tf.transpose(per_example, [1, 0, 2])                     # [C, B, D]
+
+    def body(c, lse):
+        first_sample = tf.cast(c, tf.int64) * chunk
+        z = loc + scale * noise(first_sample)                           # [C, B, D]
+        log_qz = q.log_prob(z)                                          # [C, B]
+        log_pz = prior_log_prob(model.prior, prior, z,
+                                seed=tf.random.experimental.stateless_fold_in(prior_seed, c))
+        log_px = model.likelihood_distribution(z).log_prob(images)      # [C, B]
+        valid = (first_sample + sample_ids < total)[:, None]            # [C, 1]
+        log_w = tf.where(valid, log_px + log_pz - log_qz, -np.inf)      # [C, B]
+        chunk_lse = tf.reduce_logsumexp(log_w, axis=0)                  # [B]
+        return c + 1, tf.reduce_logsumexp(tf.stack([lse, chunk_lse]), axis=0)
+
+    num_chunks = (num_samples + chunk - 1) // chunk
+    lse = tf.fill(tf.shape(example_ids), tf.constant(-np.inf, tf.float32))   # [B]
+    _, lse = tf.while_loop(lambda c, _: c < num_chunks, body, (tf.constant(0, tf.int32), lse),
+                           parallel_iterations=1)   # one chunk in flight: bounded memory
+    return lse - tf.math.log(tf.cast(num_samples, tf.float32))
