@@ -1,4 +1,13 @@
-"""Keras trainers for tfpriors: the VAE model, objectives, β controllers and the CLIs."""
+"""Keras trainers for tfpriors: the VAE model, objectives, β controllers and the CLIs.
+
+Importing `trainers` registers every serialisable class of the package (networks, likelihoods,
+priors, objectives, controllers, VAE), so `keras.models.load_model("model.keras")` works after
+a plain `import trainers`.
+"""
+
+import tfpriors.likelihoods  # noqa: F401  (registers the likelihood layers)
+import tfpriors.networks  # noqa: F401  (registers the encoders and decoders)
+import tfpriors.priors  # noqa: F401  (registers the prior layers)
 
 from trainers.beta import BetaController, ConstantBeta, LinearWarmup, get_beta_controller
 from trainers.constraint_control import GECO, REWO, SigmoidREWO  # registers geco, rewo, rewo_sigmoid
