@@ -9,6 +9,13 @@ A controller is a Keras layer whose state lives in non-trainable weights, so it 
     controller.update(constraint)       # constraint: this step's reconstruction error C (scalar)
 
 Constraint-based controllers (GECO, REWO; Klushyn et al. 2019) read `constraint`; schedules ignore it.
+
+Distributed training: the trainer passes the same (all-reduced, global batch mean) constraint
+to every replica, and every state weight is created with `add_state_weight`: synchronisation
+ON_WRITE (the default for non-trainable weights under a strategy) with ONLY_FIRST_REPLICA
+aggregation, which allows `assign` inside the replica context and writes the first replica's
+value to all copies. Since all replicas compute the same value, every replica holds the same
+β, step, Ĉ and phase. Without a strategy the aggregation has no effect.
 """
 
 import keras
@@ -28,12 +35,16 @@ class BetaController(keras.layers.Layer):
         if not self.initial_beta >= 0.0:
             raise ValueError(f"Expected `initial_beta` >= 0. Received: initial_beta={initial_beta!r}")
 
+    def add_state_weight(self, name, initializer, dtype=None):
+        """A scalar non-trainable state weight that `update` may assign in a replica context
+        (ONLY_FIRST_REPLICA aggregation; see the module docstring)."""
+        return self.add_weight(name=name, shape=(), dtype=dtype, initializer=initializer,
+                               trainable=False, aggregation="only_first_replica")
+
     def build(self, input_shape=None):
-        self.beta_variable = self.add_weight(
-            name="beta", shape=(), initializer=keras.initializers.Constant(self.initial_beta),
-            trainable=False)
-        self.step = self.add_weight(name="step", shape=(), dtype="int64", initializer="zeros",
-                                    trainable=False)
+        self.beta_variable = self.add_state_weight(
+            "beta", keras.initializers.Constant(self.initial_beta))
+        self.step = self.add_state_weight("step", "zeros", dtype="int64")
         self.built = True
 
     def beta(self):

@@ -7,15 +7,18 @@ with --config supplies values; flags given on the command line override it.
 
 import argparse
 import json
+import warnings
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 from tfpriors._validation import check_non_negative_int, check_positive_int
 from tfpriors.likelihoods import get_likelihood
 from tfpriors.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from tfpriors.priors import HierarchicalPrior, MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
 from trainers.beta import get_beta_controller
+from trainers.distribute import STRATEGIES, is_distributed
 from trainers.objectives import get_objective
 from trainers.vae import VAE
 
@@ -89,9 +92,25 @@ def build_parser(description):
     g.add_argument("--batch-size", type=int, default=100, help="minibatch size")
     g.add_argument("--learning-rate", type=float, default=5e-4, help="Adam learning rate")
     g.add_argument("--steps-per-execution", type=int, default=10,
-                   help="train steps per tf.function call (cuts Python overhead)")
-    g.add_argument("--jit-compile", action="store_true", help="compile train steps with XLA")
+                   help="train steps per tf.function call (cuts Python overhead); 1 under "
+                        "--strategy mirrored/multi_worker (a Keras 3 limitation)")
+    g.add_argument("--jit-compile", action="store_true",
+                   help="compile train steps with XLA (not with --strategy mirrored/multi_worker)")
     g.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling")
+    g = p.add_argument_group("distribution")
+    g.add_argument("--strategy", choices=list(STRATEGIES), default="default",
+                   help="default: one device, no tf.distribute; mirrored: MirroredStrategy, one "
+                        "synchronous replica per local GPU (or per logical CPU device, see "
+                        "--logical-cpus); multi_worker: MultiWorkerMirroredStrategy across the "
+                        "processes listed in the TF_CONFIG environment variable (start one process "
+                        "per worker with the same flags; only the chief writes --run-dir). "
+                        "--batch-size is the global batch, split evenly over the replicas; the "
+                        "updates equal single-device training on the same batches")
+    g.add_argument("--logical-cpus", type=int, default=None,
+                   help="split the host CPU into N logical devices before TensorFlow starts, so "
+                        "that --strategy mirrored runs N replicas on a CPU-only machine (they "
+                        "share the cores: for testing the distributed path, not for speed); "
+                        "default: leave the devices alone")
     g = p.add_argument_group("outputs")
     g.add_argument("--run-dir", default="runs/default",
                    help="output directory; an interrupted run in it resumes from its backup")
@@ -130,6 +149,8 @@ def parse_config(parser, argv=None):
     for key in ("epochs", "batch_size", "latent_dim", "components", "num_samples", "vhp_samples",
                 "steps_per_execution", "nll_samples", "nll_examples"):
         check_positive_int(key, config[key])
+    if config.get("logical_cpus") is not None:
+        check_positive_int("logical_cpus", config["logical_cpus"])
     check_non_negative_int("warmup_epochs", config["warmup_epochs"])
     return config
 
@@ -174,15 +195,40 @@ def _beta_controller(config, steps_per_epoch):
     return get_beta_controller(name, **kwargs)
 
 
-def build_model(config, shape, train_images, steps_per_epoch):
+def build_model(config, shape, train_images, steps_per_epoch, strategy=None):
     """Builds and compiles the VAE described by `config` for images of `shape`.
 
     Args:
       config: a dict from `parse_config`.
       shape: (H, W, C) of one image.
       train_images: [N, H, W, C] training images (for data-initialised pseudo-inputs).
-      steps_per_epoch: converts --warmup-epochs to steps.
+      steps_per_epoch: converts --warmup-epochs to steps (global batches per epoch).
+      strategy: a `tf.distribute.Strategy` (see `trainers.distribute.get_strategy`); the model
+        is created, built and compiled in its scope so that Keras' fit runs the train step in
+        every replica. None: the current (default) strategy. Under a strategy the model is
+        compiled with steps_per_execution=1 (with a warning) and --jit-compile is an error;
+        both are Keras 3 limitations (`trainers.distribute.is_distributed`).
+
+    Raises:
+      ValueError: for --jit-compile under a strategy.
     """
+    strategy = strategy if strategy is not None else tf.distribute.get_strategy()
+    steps_per_execution = config["steps_per_execution"]
+    if is_distributed(strategy):
+        if config["jit_compile"]:
+            raise ValueError("Expected --jit-compile off with --strategy mirrored/multi_worker: XLA "
+                             "cannot compile a step whose variables live on several devices. "
+                             "Received: --jit-compile")
+        if steps_per_execution > 1:
+            warnings.warn(f"--steps-per-execution {steps_per_execution} -> 1 under a tf.distribute "
+                          f"strategy (Keras 3's multi-step loop fails there, keras-team/keras#19246)",
+                          stacklevel=2)
+            steps_per_execution = 1
+    with strategy.scope():
+        return _build_model(config, shape, train_images, steps_per_epoch, steps_per_execution)
+
+
+def _build_model(config, shape, train_images, steps_per_epoch, steps_per_execution):
     keras.utils.set_random_seed(config["seed"])
     encoder, decoder = _networks(config, shape)
     likelihood = get_likelihood(config["likelihood"], **(
@@ -194,5 +240,5 @@ def build_model(config, shape, train_images, steps_per_epoch):
                 seed=config["seed"])
     model.build((None,) + tuple(shape))
     model.compile(keras.optimizers.Adam(config["learning_rate"]), jit_compile=config["jit_compile"],
-                  steps_per_execution=config["steps_per_execution"])
+                  steps_per_execution=steps_per_execution)
     return model

@@ -23,6 +23,10 @@ REWO's initial phase (Alg. 1): β stays at its initial value (β ≪ 1) and only
 decoder are trained (`prior_gate()` = 0) until Ĉ_t < κ² for the first time; from that step on β
 is updated every step and the prior is trained jointly (`prior_gate()` = 1), for good.
 
+Distributed training: `constraint` is the global batch mean (the trainer all-reduces it), and
+the state weights (Ĉ, phase, log γ) are ONLY_FIRST_REPLICA weights (`add_state_weight`), so
+every replica updates the same state the same way.
+
 Timing: the trainer reads `beta()` and `prior_gate()` before `update(C)` of the same step (C
 comes out of the forward pass that also gives the loss), so a value computed from batch t is
 used from step t + 1 on; Alg. 1 uses it within step t. This one-step lag is the only deviation.
@@ -73,8 +77,7 @@ class _ConstraintController(BetaController):
 
     def build(self, input_shape=None):
         super().build(input_shape)
-        self.constraint_average = self.add_weight(name="constraint_average", shape=(),
-                                                  initializer="zeros", trainable=False)
+        self.constraint_average = self.add_state_weight("constraint_average", "zeros")
 
     def update(self, constraint):
         """Ĉ_t = (1 - α) C + α Ĉ_{t-1} (Ĉ_0 = C), then the subclass's β update."""
@@ -133,10 +136,8 @@ class _PhasedController(_ConstraintController):
     def build(self, input_shape=None):
         super().build(input_shape)
         # 0.0 in the initial phase, 1.0 in the main phase (float so that it logs and multiplies).
-        self.main_phase = self.add_weight(
-            name="main_phase", shape=(),
-            initializer=keras.initializers.Constant(0.0 if self.initial_phase else 1.0),
-            trainable=False)
+        self.main_phase = self.add_state_weight(
+            "main_phase", keras.initializers.Constant(0.0 if self.initial_phase else 1.0))
 
     def prior_gate(self):
         return tf.convert_to_tensor(self.main_phase.value)
@@ -218,9 +219,7 @@ class SigmoidREWO(_PhasedController):
     def build(self, input_shape=None):
         super().build(input_shape)
         log_gamma = math.log((1.0 / self.initial_beta - 1.0) / self.tau)
-        self.log_gamma = self.add_weight(name="log_gamma", shape=(),
-                                         initializer=keras.initializers.Constant(log_gamma),
-                                         trainable=False)
+        self.log_gamma = self.add_state_weight("log_gamma", keras.initializers.Constant(log_gamma))
 
     def _next_beta(self, c_hat):
         delta = c_hat - self.kappa ** 2

@@ -7,6 +7,13 @@
 The run directory holds model.keras, saved_model/ (serving signatures sample/encode/decode),
 config.json, metrics.json, history.json, logs/ (TensorBoard) and PNG plots. If the directory holds
 an interrupted run's backup, training resumes from it (keras.callbacks.BackupAndRestore).
+
+Distributed (see trainers/distribute.py):
+    python -m trainers.train --strategy mirrored --logical-cpus 2      # 2 replicas on one CPU
+    TF_CONFIG='{"cluster": {"worker": ["host0:12345", "host1:12345"]},
+                "task": {"type": "worker", "index": 0}}' python -m trainers.train --strategy multi_worker
+(one process per worker, same flags; worker 0 is the chief and writes --run-dir, the others
+write to temporary directories that are removed at the end).
 """
 
 import sys
@@ -16,7 +23,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
+import tensorflow as tf
+
 from trainers.config import build_model, build_parser, parse_config
+from trainers.distribute import (DistributedBackupAndRestore, cleanup_write_dir,
+                                 configure_logical_cpus, get_strategy, shard_by_data, write_dir)
 from trainers.run_io import load_data, print_summary, training_dataset, write_json
 
 __all__ = ["main", "train"]
@@ -37,24 +48,53 @@ def _plots(model, splits, config, history, run_dir):
     plotting.plot_image_grid(run_dir / "samples.png", images.numpy()[:50], "samples from the prior")
 
 
+def _strategy(config):
+    """The run's tf.distribute strategy; called first, before any other TensorFlow work, because
+    logical devices and MultiWorkerMirroredStrategy's collective ops are configured at start-up."""
+    if config.get("logical_cpus"):
+        configure_logical_cpus(config["logical_cpus"])
+    return get_strategy(config.get("strategy") or "default")
+
+
+def _datasets(splits, config, strategy_name):
+    """(training dataset, validation data) with global batches; Keras' fit splits each global
+    batch over the replicas. Multi-worker: DATA sharding, every worker keeps its slice."""
+    dataset = training_dataset(splits, config)
+    if strategy_name in (None, "default"):
+        return dataset, (splits.val_images,)
+    validation = tf.data.Dataset.from_tensor_slices(splits.val_images).batch(500)
+    if strategy_name == "multi_worker":
+        dataset, validation = shard_by_data(dataset), shard_by_data(validation)
+    return dataset, validation
+
+
 def train(config):
-    """Trains the model described by `config` and writes the run directory. Returns metrics."""
+    """Trains the model described by `config` and writes the run directory. Returns metrics.
+
+    Under --strategy multi_worker every worker runs this whole function (saving and export
+    read the mirrored variables on every worker), but only the chief writes to --run-dir: the
+    others write to a temporary directory, removed at the end.
+    """
     from tfpriors.evaluation import evaluate_all
-    run_dir = Path(config["run_dir"])
+    strategy = _strategy(config)
+    run_dir = Path(write_dir(config["run_dir"], strategy))
     run_dir.mkdir(parents=True, exist_ok=True)
     splits, config = load_data(config)
-    dataset = training_dataset(splits, config)
+    dataset, validation = _datasets(splits, config, config.get("strategy"))
     steps_per_epoch = int(np.ceil(len(splits.train_images) / config["batch_size"]))
-    model = build_model(config, splits.image_shape, splits.train_images, steps_per_epoch)
+    model = build_model(config, splits.image_shape, splits.train_images, steps_per_epoch,
+                        strategy=strategy)
     write_json(run_dir / "config.json", config)
 
     val_images = splits.val_images
-    callbacks = [keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+    callbacks = [DistributedBackupAndRestore(Path(config["run_dir"]) / "backup",
+                                             write_dir=run_dir / "backup"),
                  keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch"),
                  keras.callbacks.TerminateOnNaN()]
     start = time.perf_counter()
-    history = model.fit(dataset, epochs=config["epochs"], validation_data=(val_images,),
-                        validation_batch_size=500, callbacks=callbacks, verbose=config["verbose"])
+    history = model.fit(dataset, epochs=config["epochs"], validation_data=validation,
+                        validation_batch_size=None if isinstance(validation, tf.data.Dataset) else 500,
+                        callbacks=callbacks, verbose=config["verbose"])
     train_seconds = time.perf_counter() - start
     if any(not np.isfinite(v) for v in history.history.get("loss", [np.nan])):
         raise FloatingPointError(f"Training loss became NaN/inf; see {run_dir / 'logs'}")
@@ -69,8 +109,9 @@ def train(config):
     write_json(run_dir / "metrics.json", metrics)
     if not config["no_export"]:
         from tfpriors.export import export_sampler
-        export_sampler(model, run_dir / "saved_model")
+        export_sampler(model, run_dir / "saved_model", version=None)
     _plots(model, splits, config, history.history, run_dir)
+    cleanup_write_dir(run_dir, config["run_dir"])
     return metrics
 
 

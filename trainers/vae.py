@@ -6,6 +6,24 @@
 Works with `fit` (progress bars, callbacks, steps_per_execution, jit_compile) and `.keras`
 save/load. Randomness is stateless: step t uses the seed (seed, t), with t a saved counter,
 so a resumed run draws the same numbers as an uninterrupted one.
+
+Distributed training (`tf.distribute` MirroredStrategy / MultiWorkerMirroredStrategy; build
+and compile the model in `strategy.scope()`, see `trainers.distribute`) gives the same updates
+as single-device training on the same global batches:
+
+* gradients: Keras' optimizer all-reduces them by SUM, so a replica's loss is the sum over its
+  examples divided by the global batch size (all-gathered), i.e. its share of the global mean;
+* noise: each replica draws the noise of the global batch and keeps its own rows
+  (`trainers.objectives._replica_noise_terms`), so every example sees the numbers it would see
+  on one device;
+* metrics and β control: the per-example sums of loss, terms and constraint are all-reduced
+  (SUM) before the trackers and `beta_controller.update`, so every replica feeds the same global
+  batch mean of C to the controller and computes the same β, Ĉ and phase;
+* state: rng_step and the controller's weights are ON_WRITE variables with ONLY_FIRST_REPLICA
+  aggregation, the assignment allowed in the replica context; since every replica assigns the
+  same value all copies stay identical.
+
+With one replica (no strategy) all of this is skipped and the arithmetic is the plain one.
 """
 
 import keras
@@ -15,6 +33,8 @@ import tensorflow_probability as tfp
 
 from tfpriors._validation import check_finite_array, check_positive_int
 from trainers.beta import ConstantBeta
+from trainers.distribute import (cross_replica_sum, is_distributed, logs_for_keras,
+                                 replica_batch_slice)
 from trainers.objectives import ELBO
 
 tfd = tfp.distributions
@@ -22,6 +42,7 @@ tfd = tfp.distributions
 __all__ = ["VAE"]
 
 _METRICS = ("loss", "reconstruction", "kl", "elbo", "constraint", "beta")
+_TERMS = ("loss", "reconstruction", "kl", "elbo", "constraint")
 
 
 @keras.saving.register_keras_serializable(package="tfpriors")
@@ -75,8 +96,11 @@ class VAE(keras.Model):
                              (self.beta_controller, None)):
             if not layer.built:
                 layer.build(shape)
+        # Assigned inside the replica context under a strategy: ONLY_FIRST_REPLICA makes that
+        # legal and keeps all copies equal (every replica adds the same 1).
         self.rng_step = self.add_weight(name="rng_step", shape=(), dtype="int64",
-                                        initializer="zeros", trainable=False)
+                                        initializer="zeros", trainable=False,
+                                        aggregation="only_first_replica")
         self.built = True
 
     def get_build_config(self):
@@ -158,9 +182,31 @@ class VAE(keras.Model):
         self._check_shape(x.shape)
         return x
 
-    def _update_trackers(self, terms, beta):
-        for name in ("loss", "reconstruction", "kl", "elbo", "constraint"):
-            self.trackers[name].update_state(terms[name])
+    def _global_means(self, terms, batch_slice):
+        """Global batch means of the per-example terms, identical in every replica.
+
+        One all-reduce (SUM) of the per-replica sums; divided by the global batch size.
+        Returns None with a single replica (the trackers then take the [B] values directly).
+        """
+        if batch_slice is None:
+            return None
+        sums = cross_replica_sum(tf.stack([tf.reduce_sum(terms[name]) for name in _TERMS]))
+        means = tf.unstack(sums / tf.cast(batch_slice.global_size, sums.dtype))
+        return dict(zip(_TERMS, means))
+
+    def _update_trackers(self, terms, beta, means=None, batch_slice=None):
+        """Updates the Mean trackers and returns the logs.
+
+        Single replica: the trackers average the per-example values. Several replicas: each
+        replica adds the global batch mean with the global batch size as weight, so every
+        replica's tracker holds the same per-example mean as a single-device run.
+        """
+        for name in _TERMS:
+            if means is None:
+                self.trackers[name].update_state(terms[name])
+            else:
+                self.trackers[name].update_state(
+                    means[name], sample_weight=tf.cast(batch_slice.global_size, tf.float32))
         self.trackers["beta"].update_state(beta)
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
         logs["beta_last"] = beta
@@ -168,15 +214,20 @@ class VAE(keras.Model):
         for key, value in self.beta_controller.state().items():
             if key != "beta":
                 logs[key] = value
-        return logs
+        return logs_for_keras(logs)
 
     def train_step(self, data):
         x = self._unpack(data)
         seed = self._next_seed()
         beta = self.beta_controller.beta()
+        batch_slice = replica_batch_slice(tf.shape(x)[0])       # None with a single replica
         with tf.GradientTape() as tape:
-            terms = self.objective(self, x, beta, seed)
-            loss = tf.reduce_mean(terms["loss"])
+            terms = self.objective(self, x, beta, seed, batch_slice=batch_slice)
+            if batch_slice is None:
+                loss = tf.reduce_mean(terms["loss"])
+            else:
+                # Gradients are summed over replicas: each contributes sum_local / B_global.
+                loss = tf.reduce_sum(terms["loss"]) / tf.cast(batch_slice.global_size, tf.float32)
         variables = self.trainable_variables
         grads = tape.gradient(loss, variables)
         gate = self.beta_controller.prior_gate()
@@ -185,20 +236,39 @@ class VAE(keras.Model):
                  for g, v in zip(grads, variables)]
         self.optimizer.apply_gradients(
             [(g, v) for g, v in zip(grads, variables) if g is not None])
-        self.beta_controller.update(tf.reduce_mean(terms["constraint"]))
-        return self._update_trackers(terms, beta)
+        means = self._global_means(terms, batch_slice)
+        constraint = tf.reduce_mean(terms["constraint"]) if means is None else means["constraint"]
+        self.beta_controller.update(constraint)
+        return self._update_trackers(terms, beta, means, batch_slice)
 
     def test_step(self, data):
         x = self._unpack(data)
         seed = tf.constant([self.seed + 1, 0], tf.int32)
         beta = self.beta_controller.beta()
-        terms = self.objective(self, x, beta, seed)
-        return self._update_trackers(terms, beta)
+        batch_slice = replica_batch_slice(tf.shape(x)[0])
+        terms = self.objective(self, x, beta, seed, batch_slice=batch_slice)
+        return self._update_trackers(terms, beta, self._global_means(terms, batch_slice),
+                                     batch_slice)
 
     def fit(self, x=None, *args, **kwargs):
-        """keras.Model.fit, after checking in-memory data for shape and NaN/inf values."""
+        """keras.Model.fit, after checking in-memory data for shape and NaN/inf values.
+
+        Raises:
+          ValueError: for steps_per_execution > 1 or jit_compile under a tf.distribute strategy,
+            which Keras 3 cannot run (see `trainers.distribute.is_distributed`).
+        """
         if not self.built:
             self.build()
+        if is_distributed(self.distribute_strategy):
+            if self.steps_per_execution > 1:
+                raise ValueError(
+                    f"Expected steps_per_execution=1 under a tf.distribute strategy: Keras' "
+                    f"multi-step loop cannot run the replicas' merge_call (keras-team/keras#19246). "
+                    f"Received: steps_per_execution={self.steps_per_execution}")
+            if getattr(self, "jit_compile", False):
+                raise ValueError(
+                    "Expected jit_compile=False under a tf.distribute strategy: XLA cannot compile a "
+                    "step that reads variables on several devices. Received: jit_compile=True")
         if isinstance(x, np.ndarray):
             check_finite_array("x", x)
             self._check_shape((None,) + x.shape[1:])
