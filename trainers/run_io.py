@@ -22,7 +22,8 @@ def load_data(config):
     if config.get("validation_size") is not None:
         kwargs["validation_size"] = config["validation_size"]
     if name == "pendulum":
-        kwargs.update(num_examples=config["num_examples"], seed=config["seed"])
+        kwargs.update(num_examples=config["num_examples"], seed=config["seed"],
+                      blur=config.get("blur", 0.0))
     elif name == "mnist":
         data_dir = config.get("data_dir")
         if data_dir is None:
