@@ -99,3 +99,17 @@ def test_bad_input_is_a_clear_error():
         from tfpriors.priors import StandardNormalPrior
         from trainers import VAE
         VAE(MLPEncoder(2, SHAPE), MLPDecoder(3, SHAPE), StandardNormalPrior(2), BernoulliLikelihood())
+
+
+def test_build_twice_is_a_no_op_but_still_checks_the_shape():
+    from tests.helpers import make_vae
+    model = make_vae("vampprior")
+    weights = [w.numpy() for w in model.weights]
+    model.build()
+    model.build_from_config(model.get_build_config())
+    after = [w.numpy() for w in model.weights]
+    assert len(after) == len(weights)
+    for new, old in zip(after, weights):
+        np.testing.assert_array_equal(new, old)
+    with pytest.raises(ValueError, match="Expected a batch of images"):
+        model.build((None, 5, 5, 1))

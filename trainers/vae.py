@@ -89,6 +89,10 @@ class VAE(keras.Model):
     def build(self, input_shape=None):
         input_shape = (None,) + self.data_shape if input_shape is None else tuple(input_shape)
         self._check_shape(input_shape)
+        if self.built:
+            # Idempotent: a second build (e.g. keras-tuner's build_from_config on a built model)
+            # must not try to create the rng counter again.
+            return
         # Sub-layers restored from a .keras file arrive already built from their own build config.
         for layer, shape in ((self.encoder, input_shape), (self.decoder, (None, self.latent_dim)),
                              (self.prior, (None,) + self.data_shape),
