@@ -37,7 +37,8 @@ from tfpriors.priors import prior_log_prob
 
 tfd = tfp.distributions
 
-__all__ = ["example_noise", "batch_noise", "chunk_layout", "posterior_sample_statistics"]
+__all__ = ["example_noise", "batch_noise", "chunk_layout", "chunk_log_weights",
+           "posterior_sample_statistics"]
 
 _PHILOX = tf.random.Algorithm.PHILOX.value
 # One chunk in flight at a time: tf.while_loop's default (10) lets independent iterations run
@@ -90,6 +91,32 @@ def _logaddexp(a, b):
     return tf.reduce_logsumexp(tf.stack([a, b]), axis=0)
 
 
+def chunk_log_weights(model, x, q, prior, loc, scale, eps, prior_seed, chunk_index, first_sample,
+                      sample_ids, num_samples, with_likelihood=True):
+    """Importance log-weights of one chunk of C samples for a batch of B images.
+
+        z = loc + scale * eps,   log w = log p(x|z) + log p(z) - log q(z|x)
+
+    Samples whose index first_sample + sample_ids is >= num_samples get log w = -inf.
+    log p(z) is `prior_log_prob` seeded with fold_in(prior_seed, chunk_index) (VHP: its bound).
+
+    Returns:
+      (log_w, log_px, log_pz, log_qz) each [C, B], and valid bool [C, 1]. log_px is zeros when
+      `with_likelihood` is False.
+    """
+    z = loc + scale * eps                                               # [C, B, D]
+    log_qz = q.log_prob(z)                                              # [C, B]
+    log_pz = prior_log_prob(model.prior, prior, z,
+                            seed=tf.random.experimental.stateless_fold_in(prior_seed, chunk_index))
+    if with_likelihood:
+        log_px = model.likelihood_distribution(z).log_prob(x)           # [C, B]
+    else:
+        log_px = tf.zeros_like(log_qz)
+    valid = (first_sample + sample_ids < num_samples)[:, None]          # [C, 1]
+    log_w = tf.where(valid, log_px + log_pz - log_qz, -np.inf)          # [C, B]
+    return log_w, log_px, log_pz, log_qz, valid
+
+
 def _loc_scale(q):
     if not isinstance(q, tfd.MultivariateNormalDiag):
         raise ValueError("Expected `model.posterior(x)` to return a tfd.MultivariateNormalDiag "
@@ -137,16 +164,9 @@ def _make_step(model_ref, num_samples, chunk_size, batch_size, with_likelihood, 
             first_sample = tf.cast(c, tf.int64) * chunk
             eps = batch_noise(key, counter, first_index, first_sample, chunk, batch_size,
                                latent_dim)                              # [C, B, D]
-            z = loc + scale * eps                                       # [C, B, D]
-            log_qz = q.log_prob(z)                                      # [C, B]
-            log_pz = prior_log_prob(model.prior, prior, z,
-                                    seed=tf.random.experimental.stateless_fold_in(prior_seed, c))
-            if with_likelihood:
-                log_px = model.likelihood_distribution(z).log_prob(x)   # [C, B]
-            else:
-                log_px = tf.zeros_like(log_qz)
-            valid = (first_sample + sample_ids < num_samples)[:, None]  # [C, 1]
-            log_w = tf.where(valid, log_px + log_pz - log_qz, -np.inf)  # [C, B]
+            log_w, log_px, log_pz, log_qz, valid = chunk_log_weights(
+                model, x, q, prior, loc, scale, eps, prior_seed, c, first_sample, sample_ids,
+                num_samples, with_likelihood)
             zero = tf.zeros_like(log_w)
             return (c + 1,
                     _logaddexp(lse_w, tf.reduce_logsumexp(log_w, axis=0)),

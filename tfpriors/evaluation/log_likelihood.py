@@ -22,8 +22,8 @@ import tensorflow as tf
 
 from tfpriors._validation import check_positive_int
 from tfpriors.evaluation._common import Estimate, check_images, check_seed
-from tfpriors.evaluation._sampling import _loc_scale, example_noise, posterior_sample_statistics
-from tfpriors.priors import prior_log_prob
+from tfpriors.evaluation._sampling import (_loc_scale, _logaddexp, chunk_log_weights, example_noise,
+                                          posterior_sample_statistics)
 
 __all__ = ["log_likelihood", "log_likelihood_graph", "DEFAULT_CHUNK_SIZE", "DEFAULT_BATCH_SIZE"]
 
@@ -152,15 +152,9 @@ def log_likelihood_graph(model, images, num_samples, seed, chunk_size=DEFAULT_CH
 
     def body(c, lse):
         first_sample = tf.cast(c, tf.int64) * chunk
-        z = loc + scale * noise(first_sample)                           # [C, B, D]
-        log_qz = q.log_prob(z)                                          # [C, B]
-        log_pz = prior_log_prob(model.prior, prior, z,
-                                seed=tf.random.experimental.stateless_fold_in(prior_seed, c))
-        log_px = model.likelihood_distribution(z).log_prob(images)      # [C, B]
-        valid = (first_sample + sample_ids < total)[:, None]            # [C, 1]
-        log_w = tf.where(valid, log_px + log_pz - log_qz, -np.inf)      # [C, B]
-        chunk_lse = tf.reduce_logsumexp(log_w, axis=0)                  # [B]
-        return c + 1, tf.reduce_logsumexp(tf.stack([lse, chunk_lse]), axis=0)
+        log_w = chunk_log_weights(model, images, q, prior, loc, scale, noise(first_sample),
+                                  prior_seed, c, first_sample, sample_ids, total)[0]   # [C, B]
+        return c + 1, _logaddexp(lse, tf.reduce_logsumexp(log_w, axis=0))
 
     num_chunks = (num_samples + chunk - 1) // chunk
     lse = tf.fill(tf.shape(example_ids), tf.constant(-np.inf, tf.float32))   # [B]
