@@ -20,24 +20,20 @@ plots); tuning_summary.json there lists every trial. KerasTuner's own state live
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import keras_tuner as kt
 import numpy as np
 
-from tfpriors._validation import check_non_negative_int, check_positive_float, check_positive_int
+from tfpriors._validation import check_non_negative_int, check_positive_int
 from trainers.config import build_model, build_parser, parse_config
 from trainers.run_io import load_data, print_summary, training_dataset, write_json
+from trainers.search_space import CONTROLLERS, PRIORS, SearchSpace, check_choices
 
 __all__ = ["SearchSpace", "VAEHyperModel", "build_tune_parser", "parse_tune_config",
            "validate_tune_config", "active_values", "make_tuner", "tuning_summary", "tune", "main"]
 
-PRIORS = ("standard_normal", "mog", "vampprior", "vhp")
-SIZED_PRIORS = ("mog", "vampprior")
-CONTROLLERS = ("constant", "warmup", "geco", "rewo", "rewo_sigmoid")
-CONSTRAINT_CONTROLLERS = ("geco", "rewo", "rewo_sigmoid")
 OBJECTIVES = {"elbo": "val_elbo", "loglik": "val_loglik"}
 TUNERS = ("random", "hyperband")
 
@@ -121,95 +117,6 @@ def _add_tuner_flags(g):
 
 
 # ---------------------------------------------------------------------------------- validation
-def _check_choices(name, values, allowed):
-    """Returns the distinct `values` in order; raises ValueError if empty or not all allowed."""
-    if isinstance(values, str):
-        values = [values]
-    values = list(dict.fromkeys(values or []))
-    if not values:
-        raise ValueError(f"Expected at least one value in `{name}` (choices {list(allowed)}). "
-                         f"Received: an empty list")
-    unknown = [v for v in values if v not in allowed]
-    if unknown:
-        raise ValueError(f"Expected `{name}` values among {list(allowed)}. Received: {unknown}")
-    return tuple(values)
-
-
-def _check_range(name, bounds, check):
-    """Returns (MIN, MAX) checked by `check`; raises ValueError unless 0 < MIN <= MAX."""
-    if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
-        raise ValueError(f"Expected `{name}` to be two bounds MIN MAX. Received: {name}={bounds!r}")
-    low, high = check(f"{name} MIN", bounds[0]), check(f"{name} MAX", bounds[1])
-    if low > high:
-        raise ValueError(f"Expected `{name}` bounds with MIN <= MAX. Received: MIN={low} > MAX={high}")
-    return low, high
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """The searched hyperparameters: choice lists and (MIN, MAX) bounds.
-
-    A range with MIN = MAX declares a fixed hyperparameter. Names of the declared
-    hyperparameters equal the config keys they set: prior, components, latent_dim, beta,
-    kappa, nu, learning_rate.
-    """
-
-    priors: tuple = PRIORS
-    betas: tuple = ("constant", "warmup", "geco", "rewo")
-    components: tuple = (5, 50)
-    latent_dim: tuple = (2, 8)
-    kappa: tuple = (0.01, 0.2)
-    nu: tuple = (1.0, 10.0)
-    learning_rate: tuple = (1e-4, 3e-3)
-
-    def __post_init__(self):
-        object.__setattr__(self, "priors", _check_choices("priors", self.priors, PRIORS))
-        object.__setattr__(self, "betas", _check_choices("betas", self.betas, CONTROLLERS))
-        for name, check in (("components", check_positive_int), ("latent_dim", check_positive_int),
-                            ("kappa", check_positive_float), ("nu", check_positive_float),
-                            ("learning_rate", check_positive_float)):
-            object.__setattr__(self, name, _check_range(f"{name}_range", getattr(self, name), check))
-
-    @classmethod
-    def from_config(cls, config):
-        """The search space given by the flags in a tune config dict."""
-        return cls(priors=config["priors"], betas=config["betas"],
-                   components=config["components_range"], latent_dim=config["latent_dim_range"],
-                   kappa=config["kappa_range"], nu=config["nu_range"],
-                   learning_rate=config["learning_rate_range"])
-
-    def declare(self, hp):
-        """Declares (or reads) the hyperparameters on `hp`; returns the active ones as config values."""
-        values = {"prior": hp.Choice("prior", list(self.priors))}
-        sized = [p for p in self.priors if p in SIZED_PRIORS]
-        if sized:
-            with hp.conditional_scope("prior", sized):
-                values["components"] = _int(hp, "components", self.components, log=True)
-        values["latent_dim"] = _int(hp, "latent_dim", self.latent_dim)
-        values["beta"] = hp.Choice("beta", list(self.betas))
-        constrained = [b for b in self.betas if b in CONSTRAINT_CONTROLLERS]
-        if constrained:
-            with hp.conditional_scope("beta", constrained):
-                values["kappa"] = _float(hp, "kappa", self.kappa)
-                values["nu"] = _float(hp, "nu", self.nu)
-        values["learning_rate"] = _float(hp, "learning_rate", self.learning_rate)
-        return {key: value for key, value in values.items() if value is not None}
-
-
-def _int(hp, name, bounds, log=False):
-    low, high = bounds
-    if low == high:
-        return hp.Fixed(name, low)
-    return hp.Int(name, low, high, sampling="log" if log else "linear")
-
-
-def _float(hp, name, bounds):
-    low, high = bounds
-    if low == high:
-        return hp.Fixed(name, low)
-    return hp.Float(name, low, high, sampling="log")
-
-
 def validate_tune_config(config):
     """Checks the tuner flags of a parsed config; returns it with the search space normalised.
 
@@ -223,8 +130,8 @@ def validate_tune_config(config):
     if check_positive_int("hyperband_factor", config["hyperband_factor"]) < 2:
         raise ValueError(f"Expected `hyperband_factor` >= 2. Received: "
                          f"hyperband_factor={config['hyperband_factor']}")
-    _check_choices("tuner", [config["tuner"]], TUNERS)
-    _check_choices("tune_objective", [config["tune_objective"]], sorted(OBJECTIVES))
+    check_choices("tuner", [config["tuner"]], TUNERS)
+    check_choices("tune_objective", [config["tune_objective"]], sorted(OBJECTIVES))
     space = SearchSpace.from_config(config)
     config.update(priors=list(space.priors), betas=list(space.betas),
                   components_range=list(space.components), latent_dim_range=list(space.latent_dim),
@@ -259,7 +166,7 @@ class VAEHyperModel(kt.HyperModel):
         self.base_config = dict(base_config)
         self.space = space
         self.splits = splits
-        self.objective = _check_choices("objective", [objective], sorted(OBJECTIVES))[0]
+        self.objective = check_choices("objective", [objective], sorted(OBJECTIVES))[0]
         self.loglik_samples = check_positive_int("loglik_samples", loglik_samples)
         self.loglik_subset = check_positive_int("loglik_subset", loglik_subset)
         self.steps_per_epoch = math.ceil(len(splits.train_images) / self.base_config["batch_size"])
@@ -315,21 +222,6 @@ def active_values(hp):
 
 
 # ---------------------------------------------------------------------------------- search
-class _Hyperband(kt.Hyperband):
-    """kt.Hyperband whose continued trials load their checkpoint into the built VAE.
-
-    KerasTuner 1.4.8 calls `model.build_from_config` on every model before restoring a
-    previous round's weights; the model from `VAEHyperModel.build` is already built (and must
-    be, for checkpoints), and `VAE.build` cannot run twice. Otherwise identical.
-    """
-
-    def _build_hypermodel(self, hp):
-        model = kt.Tuner._build_hypermodel(self, hp)
-        if "tuner/trial_id" in hp.values:
-            model.load_weights(self._get_checkpoint_fname(hp.values["tuner/trial_id"]))
-        return model
-
-
 def make_tuner(hypermodel, config):
     """The RandomSearch or Hyperband tuner described by the tune config."""
     # KerasTuner replaces a seed of 0 by a random one (`seed or random.randint(...)`): offset it
@@ -340,7 +232,7 @@ def make_tuner(hypermodel, config):
                   overwrite=config["overwrite"])
     if config["tuner"] == "random":
         return kt.RandomSearch(hypermodel, max_trials=config["max_trials"], **common)
-    tuner = _Hyperband(hypermodel, max_epochs=config["epochs"], factor=config["hyperband_factor"],
+    tuner = kt.Hyperband(hypermodel, max_epochs=config["epochs"], factor=config["hyperband_factor"],
                        **common)
     tuner.oracle.max_trials = config["max_trials"]   # the oracle stops creating trials beyond it
     return tuner
