@@ -1,21 +1,8 @@
 """Tests of tfpriors.export: every signature, stateless sampling across processes, log-likelihood.
-(Malformed requests, caps and the layout: test_export_requests.py.)
 
-Four small exports, shared by all tests:
-  vamp  8x8x1 images, D=2, VampPrior (K=5 pseudo-inputs set from distinct random images),
-        default layout vamp/1/, max_log_likelihood_samples=2000;
-  mog   the same networks with a MoG prior (K=3 well separated components, non-uniform learned
-        weights), unversioned (version=None), max_samples=5000;
-  vhp   the same networks with the hierarchical VHP prior (no `sample_component`);
-  toy   the linear-Gaussian VAE of test_evaluation_toy (standard normal prior, p(x) in closed
-        form, a deliberately inexact encoder), for the log-likelihood against the exact value.
-All exports use log_likelihood_chunk_size=16, so the sample counts below span several chunks.
-
-Two subprocesses: a fresh Python that imports only tensorflow (no tfpriors on its path) loads
-the vamp, mog and vhp archives and calls every signature; a second one, started as soon as the
-vamp archive exists, runs `saved_model_cli show` and `saved_model_cli run` (TF-Serving's
-session loader) on every signature of the vamp archive and on malformed requests, and is the
-independent process of the bitwise checks. The toy archive is exercised in this process.
+The four shared exports (vamp, mog, vhp, toy) and the two subprocesses (a fresh TF-only process and
+`saved_model_cli`) are described in tests/export_support.py. Malformed requests, caps and the
+TF-Serving layout: test_export_requests.py.
 """
 
 import re
