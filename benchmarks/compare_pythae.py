@@ -38,7 +38,9 @@ def main(argv=None):
     p.add_argument("--nll-subset", type=int, default=50)
     p.add_argument("--peer-nll-batches", type=int, nargs="+", default=[500, 1000, 5000],
                    help="pythae get_nll batch sizes to try (its fastest is the reference)")
-    p.add_argument("--xla", choices=["on", "off"], default="off")
+    p.add_argument("--xla", choices=["on", "off"], nargs="+", default=["on", "off"],
+                   help="tfpriors runs with XLA on and/or off; the first mode also runs the "
+                        "evaluation, the others only train (their throughput is reported too)")
     p.add_argument("--train-only", type=int, default=0, metavar="REPEATS",
                    help="only compare training throughput: alternate pythae and tfpriors REPEATS "
                         "times (ABAB...) and report every ratio and their median")
@@ -61,16 +63,22 @@ def main(argv=None):
         run([args.peer_python, args.peer_script, *common, "--load-model", work / "peer_model.pt",
              "--no-elbo", "--nll-subset", args.nll_subset, "--nll-batch", batch, "--out", out])
         peer_nll[batch] = json.loads(out.read_text())["eval"]
-    ours_path = work / "ours.json"
-    run([sys.executable, HERE / "vampprior_mnist.py", "--model", args.model, "--threads", args.threads,
-         "--nll-samples", args.nll_samples, "--data-dir", args.data_dir, *budget,
-         "--nll-subset", args.nll_subset, "--xla", args.xla, "--out", ours_path])
-    ours = json.loads(ours_path.read_text())
+    runs = {}
+    for i, xla in enumerate(args.xla):
+        path = work / f"ours_xla_{xla}.json"
+        evaluation = (["--nll-subset", args.nll_subset] if i == 0 else
+                      ["--nll-subset", 0, "--no-elbo"])
+        run([sys.executable, HERE / "vampprior_mnist.py", "--model", args.model, "--threads",
+             args.threads, "--nll-samples", args.nll_samples, "--data-dir", args.data_dir, *budget,
+             *evaluation, "--xla", xla, "--out", path])
+        runs[xla] = json.loads(path.read_text())
+    ours = runs[args.xla[0]]
     theirs = json.loads(peer.read_text())
     fastest = min(peer_nll, key=lambda b: peer_nll[b]["nll_seconds_per_image"])
     lines = [
-        {"metric": "train_examples_per_s", "ours": ours["train"]["throughput_examples_per_s"],
-         "pythae": theirs["train"]["throughput_examples_per_s"]},
+        {"metric": f"train_examples_per_s_xla_{xla}", "ours": result["train"]["throughput_examples_per_s"],
+         "pythae": theirs["train"]["throughput_examples_per_s"]} for xla, result in runs.items()]
+    lines += [
         {"metric": "nll_images_per_s", "ours": 1 / ours["eval"]["nll_seconds_per_image"],
          "pythae": 1 / peer_nll[fastest]["nll_seconds_per_image"], "pythae_nll_batch": fastest},
         {"metric": "test_nll_nats", "ours": ours["eval"]["test_nll_nats"],
@@ -92,25 +100,30 @@ def main(argv=None):
 
 
 def train_only(args):
-    """Alternates the two trainings back to back and prints the throughput ratio of each pair."""
+    """Alternates the trainings back to back (pythae, then tfpriors in each --xla mode) and prints
+    the throughput ratio of each pair and the median ratio per mode."""
     import statistics
     work = Path(args.out).parent
     work.mkdir(parents=True, exist_ok=True)
     budget = ["--steps", args.steps] if args.steps else ["--epochs", args.epochs]
     pairs = []
     for repeat in range(args.train_only):
-        peer, ours = work / f"peer_train_only_{repeat}.json", work / f"ours_train_only_{repeat}.json"
+        peer = work / f"peer_train_only_{repeat}.json"
         run([args.peer_python, args.peer_script, "--model", args.model, "--threads", args.threads,
              "--train-dir", args.data_dir, *budget, "--nll-subset", 0, "--no-elbo", "--out", peer])
-        run([sys.executable, HERE / "vampprior_mnist.py", "--model", args.model, "--threads",
-             args.threads, "--data-dir", args.data_dir, *budget, "--nll-subset", 0, "--no-elbo",
-             "--xla", args.xla, "--out", ours])
         theirs = json.loads(peer.read_text())["train"]["throughput_examples_per_s"]
-        mine = json.loads(ours.read_text())["train"]["throughput_examples_per_s"]
-        pairs.append({"repeat": repeat, "ours": mine, "pythae": theirs, "ratio": mine / theirs})
-        print(json.dumps(pairs[-1]), flush=True)
+        for xla in args.xla:
+            ours = work / f"ours_train_only_xla_{xla}_{repeat}.json"
+            run([sys.executable, HERE / "vampprior_mnist.py", "--model", args.model, "--threads",
+                 args.threads, "--data-dir", args.data_dir, *budget, "--nll-subset", 0, "--no-elbo",
+                 "--xla", xla, "--out", ours])
+            mine = json.loads(ours.read_text())["train"]["throughput_examples_per_s"]
+            pairs.append({"repeat": repeat, "xla": xla, "ours": mine, "pythae": theirs,
+                          "ratio": mine / theirs})
+            print(json.dumps(pairs[-1]), flush=True)
     record = {"metric": "train_examples_per_s", "pairs": pairs,
-              "median_ratio": statistics.median(p["ratio"] for p in pairs)}
+              "median_ratio": {xla: statistics.median(p["ratio"] for p in pairs if p["xla"] == xla)
+                               for xla in args.xla}}
     print(json.dumps({k: record[k] for k in ("metric", "median_ratio")}))
     Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
     return record

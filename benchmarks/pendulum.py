@@ -38,7 +38,10 @@ def parse_args(argv=None):
     p.add_argument("--nu", type=float, default=5.0, help="β update rate ν (Table 3: 5)")
     p.add_argument("--tau", type=float, default=3.0, help="REWO slope τ (Fig. 1: 3)")
     p.add_argument("--alpha", type=float, default=0.99, help="running average weight α")
-    p.add_argument("--initial-beta", type=float, default=None, help="REWO/GECO initial β")
+    p.add_argument("--initial-beta", type=float, default=None,
+                   help="REWO's initial β (Alg. 1: β ≪ 1; default: the REWO class's 1e-3)")
+    p.add_argument("--geco-initial-beta", type=float, default=1.0,
+                   help="GECO's initial β = 1/λ_0 (GECO as published starts at λ_0 = 1)")
     p.add_argument("--vhp-samples", type=int, default=16, help="K importance samples of ζ")
     p.add_argument("--iwae-samples", type=int, default=16, help="K of the IWAE baseline")
     p.add_argument("--warmup-fractions", type=float, nargs=2, default=[0.1, 0.5],
@@ -69,7 +72,7 @@ def method_config(name, args):
     if name == "vhp_rewo":
         config["beta"] = "rewo"
     elif name == "vhp_geco":
-        config["beta"] = "geco"
+        config.update(beta="geco", initial_beta=args.geco_initial_beta)
     elif name == "vhp_beta1":
         config.update(beta="constant", beta_value=1.0)
     elif name.startswith("vhp_wu"):
@@ -174,7 +177,6 @@ def interpolation_check(model, path, seed, num_frames=16, blur=0.0):
 
 
 def run_method(name, args, splits, out_dir):
-    import numpy as np
     from tfpriors.datasets import make_dataset
     from tfpriors.evaluation import reconstruction_error
     from tfpriors.probes import pendulum_angle_error
@@ -209,7 +211,8 @@ def run_method(name, args, splits, out_dir):
             "ols_fit_error_rad": probe["fit_error_rad"], "final_beta": float(model.beta_controller.beta()),
             "reconstruction": recon, "steps": epochs * chunk, "wall_seconds": seconds,
             "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed,
-            "blur": args.blur, "initial_beta": args.initial_beta,
+            "blur": args.blur,
+            "initial_beta": config["initial_beta"] if config["beta"] in ("rewo", "geco") else None,
             "interpolation_0_to_180": interpolation,
             "paper_table1": {"vhp_rewo": 0.054, "vhp_geco": 0.53}.get(name)}
 

@@ -94,6 +94,15 @@ def test_uint8_images_are_scaled():
     np.testing.assert_allclose(out.ravel(), [0.0, 1.0, 0.2], rtol=1e-6)
 
 
+@pytest.mark.parametrize("binarization", [None, "dynamic", "static"])
+def test_autotuning_is_off_so_iterators_are_deleted_at_once(binarization):
+    """With tf.data autotuning on, deleting an iterator can wait for the autotune thread's next
+    wake-up (up to seconds; see the module docstring). Every pipeline must switch it off."""
+    ds = make_dataset(_images(), 8, binarization=binarization)
+    assert ds.options().autotune.enabled is False
+    assert ds.repeat().options().autotune.enabled is False      # options survive later stages
+
+
 def test_errors():
     x = _images(8)
     with pytest.raises(ValueError, match=r"\[N, H, W, C\].*Received shape \[8, 4, 4\]"):

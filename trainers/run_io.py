@@ -40,6 +40,12 @@ def load_data(config):
     return splits, config
 
 
+def validation_dataset(splits, batch_size):
+    """The validation images in fixed order, as a tfpriors pipeline (tf.data autotuning off, see
+    `tfpriors.datasets.pipeline`), so Keras does not build its own autotuned one every epoch."""
+    return make_dataset(splits.val_images, batch_size, shuffle=False)
+
+
 def training_dataset(splits, config):
     """The shuffled, batched (and binarized) training tf.data pipeline of a run."""
     binarization = None if config["binarization"] == "none" else config["binarization"]

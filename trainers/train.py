@@ -28,7 +28,8 @@ import tensorflow as tf
 from trainers.config import build_model, build_parser, parse_config
 from trainers.distribute import (DistributedBackupAndRestore, cleanup_write_dir,
                                  configure_logical_cpus, get_strategy, shard_by_data, write_dir)
-from trainers.run_io import load_data, print_summary, training_dataset, write_json
+from trainers.run_io import (load_data, print_summary, training_dataset, validation_dataset,
+                             write_json)
 
 __all__ = ["main", "train"]
 
@@ -61,8 +62,8 @@ def _datasets(splits, config, strategy_name):
     batch over the replicas. Multi-worker: DATA sharding, every worker keeps its slice."""
     dataset = training_dataset(splits, config)
     if strategy_name in (None, "default"):
-        return dataset, (splits.val_images,)
-    validation = tf.data.Dataset.from_tensor_slices(splits.val_images).batch(500)
+        return dataset, validation_dataset(splits, config["batch_size"])
+    validation = validation_dataset(splits, 500)
     if strategy_name == "multi_worker":
         dataset, validation = shard_by_data(dataset), shard_by_data(validation)
     return dataset, validation
