@@ -28,7 +28,8 @@ import numpy as np
 
 from tfpriors._validation import check_non_negative_int, check_positive_int
 from trainers.config import build_model, build_parser, parse_config
-from trainers.run_io import load_data, print_summary, training_dataset, write_json
+from trainers.run_io import (load_data, print_summary, training_dataset, validation_dataset,
+                             write_json)
 from trainers.search_space import CONTROLLERS, PRIORS, SearchSpace, check_choices
 
 __all__ = ["SearchSpace", "VAEHyperModel", "build_tune_parser", "parse_tune_config",
@@ -298,7 +299,7 @@ def tune(config):
     tuner = make_tuner(hypermodel, config)
     start = time.perf_counter()
     tuner.search(training_dataset(splits, config), epochs=config["epochs"],
-                 validation_data=(splits.val_images,), validation_batch_size=500,
+                 validation_data=validation_dataset(splits, 500),
                  callbacks=[keras.callbacks.TerminateOnNaN()], verbose=config["verbose"])
     search_seconds = time.perf_counter() - start
     best = _best_trial(tuner)
