@@ -21,7 +21,7 @@ value to all copies. Since all replicas compute the same value, every replica ho
 import keras
 import tensorflow as tf
 
-from tfpriors._validation import check_non_negative_int, check_positive_float
+from tfpriors._validation import check_non_negative_int
 
 __all__ = ["BetaController", "ConstantBeta", "LinearWarmup", "get_beta_controller"]
 

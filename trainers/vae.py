@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfpriors._validation import check_finite_array, check_positive_int
+from tfpriors._validation import check_finite_array
 from trainers.beta import ConstantBeta
 from trainers.distribute import (cross_replica_sum, is_distributed, logs_for_keras,
                                  replica_batch_slice)
