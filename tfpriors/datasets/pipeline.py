@@ -14,7 +14,7 @@ every fresh data set built with that seed and different in each iteration of one
 
 tf.data autotuning is switched off (`pipeline_options`). With it on, TF 2.21 starts a model
 thread per iterator that sleeps 10 ms, 20 ms, 40 ms, ... between optimisation rounds, and
-deleting the iterator (Keras does so after every `fit`, and at the end of every epoch without
+(as inferred from timings) deleting the iterator (Keras does so after every `fit`, and at the end of every epoch without
 `steps_per_epoch`) can wait until that thread's next wake-up, 10 * (2^n - 1) ms after the
 iterator was made. Measured here: `fit` returned at 20.48 s after 10.6 s of training in 2 of 3
 runs (`benchmarks/results/session4/`). These pipelines are in memory, so fixed parallelism
