@@ -24,6 +24,14 @@ def run(cmd):
     subprocess.run([str(c) for c in cmd], check=True)
 
 
+def run_ours(args, budget, xla, evaluation, out):
+    """Runs benchmarks/vampprior_mnist.py (same model, threads, data and budget as the peer) with
+    XLA `xla` and the `evaluation` flags, and returns its JSON record."""
+    run([sys.executable, HERE / "vampprior_mnist.py", "--model", args.model, "--threads",
+         args.threads, "--data-dir", args.data_dir, *budget, *evaluation, "--xla", xla, "--out", out])
+    return json.loads(Path(out).read_text())
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -66,12 +74,9 @@ def main(argv=None):
     runs = {}
     for i, xla in enumerate(args.xla):
         path = work / f"ours_xla_{xla}.json"
-        evaluation = (["--nll-subset", args.nll_subset] if i == 0 else
-                      ["--nll-subset", 0, "--no-elbo"])
-        run([sys.executable, HERE / "vampprior_mnist.py", "--model", args.model, "--threads",
-             args.threads, "--nll-samples", args.nll_samples, "--data-dir", args.data_dir, *budget,
-             *evaluation, "--xla", xla, "--out", path])
-        runs[xla] = json.loads(path.read_text())
+        evaluation = (["--nll-subset", args.nll_subset, "--nll-samples", args.nll_samples] if i == 0
+                      else ["--nll-subset", 0, "--no-elbo"])
+        runs[xla] = run_ours(args, budget, xla, evaluation, path)
     ours = runs[args.xla[0]]
     theirs = json.loads(peer.read_text())
     fastest = min(peer_nll, key=lambda b: peer_nll[b]["nll_seconds_per_image"])
@@ -114,10 +119,8 @@ def train_only(args):
         theirs = json.loads(peer.read_text())["train"]["throughput_examples_per_s"]
         for xla in args.xla:
             ours = work / f"ours_train_only_xla_{xla}_{repeat}.json"
-            run([sys.executable, HERE / "vampprior_mnist.py", "--model", args.model, "--threads",
-                 args.threads, "--data-dir", args.data_dir, *budget, "--nll-subset", 0, "--no-elbo",
-                 "--xla", xla, "--out", ours])
-            mine = json.loads(ours.read_text())["train"]["throughput_examples_per_s"]
+            mine = run_ours(args, budget, xla, ["--nll-subset", 0, "--no-elbo"],
+                            ours)["train"]["throughput_examples_per_s"]
             pairs.append({"repeat": repeat, "xla": xla, "ours": mine, "pythae": theirs,
                           "ratio": mine / theirs})
             print(json.dumps(pairs[-1]), flush=True)
