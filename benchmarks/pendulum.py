@@ -11,7 +11,7 @@ coloured by angle, prior samples, β and Ĉ curves) into --out-dir.
 Methods: vhp_rewo, vhp_geco, vhp_beta1, vhp_wu_short, vhp_wu_long (linear warm-up over
 --warmup-fractions of the budget) and iwae (standard normal prior, IWAE bound with K samples).
 
-  python benchmarks/pendulum.py --steps 20000 --methods vhp_rewo iwae
+  python benchmarks/pendulum.py --blur 1.5 --seed 0 --methods vhp_rewo iwae
 """
 
 import argparse
@@ -30,16 +30,20 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    p.add_argument("--steps", type=int, default=20000, help="training steps per method")
+    p.add_argument("--steps", type=int, default=12000, help="training steps per method")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam (paper: 1e-4)")
+    p.add_argument("--lr-warmup-steps", type=int, default=3000,
+                   help="ramp Adam's rate linearly from a tenth of --learning-rate (the paper's "
+                        "1e-4) to --learning-rate over this many steps, for every method; 0: "
+                        "constant rate (trainers/learning_rate.py says why)")
     p.add_argument("--steps-per-execution", type=int, default=50)
     p.add_argument("--kappa", type=float, default=0.02, help="constraint E[C] <= κ² (Table 3: 0.02)")
     p.add_argument("--nu", type=float, default=5.0, help="β update rate ν (Table 3: 5)")
     p.add_argument("--tau", type=float, default=3.0, help="REWO slope τ (Fig. 1: 3)")
     p.add_argument("--alpha", type=float, default=0.99, help="running average weight α")
-    p.add_argument("--initial-beta", type=float, default=None,
-                   help="REWO's initial β (Alg. 1: β ≪ 1; default: the REWO class's 1e-3)")
+    p.add_argument("--initial-beta", type=float, default=0.1,
+                   help="REWO's initial β (Alg. 1: β ≪ 1; every README run uses 0.1)")
     p.add_argument("--geco-initial-beta", type=float, default=1.0,
                    help="GECO's initial β = 1/λ_0 (GECO as published starts at λ_0 = 1)")
     p.add_argument("--vhp-samples", type=int, default=16, help="K importance samples of ζ")
@@ -65,6 +69,7 @@ def method_config(name, args):
     config.update(dataset="pendulum", architecture="mlp", hidden_units=[256] * 4, latent_dim=2,
                   likelihood="gaussian", scale=args.scale, learn_scale=not args.fixed_scale,
                   batch_size=args.batch_size, learning_rate=args.learning_rate,
+                  lr_warmup_steps=args.lr_warmup_steps, lr_warmup_start=0.1,
                   steps_per_execution=args.steps_per_execution, jit_compile=args.jit_compile,
                   seed=args.seed, prior="vhp", vhp_samples=args.vhp_samples, kappa=args.kappa,
                   nu=args.nu, tau=args.tau, alpha=args.alpha, initial_beta=args.initial_beta,
@@ -210,7 +215,8 @@ def run_method(name, args, splits, out_dir):
     return {"method": name, "ols_abs_error_rad": probe["error_rad"],
             "ols_fit_error_rad": probe["fit_error_rad"], "final_beta": float(model.beta_controller.beta()),
             "reconstruction": recon, "steps": epochs * chunk, "wall_seconds": seconds,
-            "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed,
+            "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+            "lr_warmup_steps": args.lr_warmup_steps, "seed": args.seed,
             "blur": args.blur,
             "initial_beta": config["initial_beta"] if config["beta"] in ("rewo", "geco") else None,
             "interpolation_0_to_180": interpolation,

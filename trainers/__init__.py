@@ -1,8 +1,8 @@
 """Keras trainers for tfpriors: the VAE model, objectives, β controllers and the CLIs.
 
 Importing `trainers` registers every serialisable class of the package (networks, likelihoods,
-priors, objectives, controllers, VAE), so `keras.models.load_model("model.keras")` works after
-a plain `import trainers`.
+priors, objectives, controllers, learning-rate schedule, VAE), so
+`keras.models.load_model("model.keras")` works after a plain `import trainers`.
 """
 
 import tfpriors.likelihoods  # noqa: F401  (registers the likelihood layers)
@@ -11,8 +11,10 @@ import tfpriors.priors  # noqa: F401  (registers the prior layers)
 
 from trainers.beta import BetaController, ConstantBeta, LinearWarmup, get_beta_controller
 from trainers.constraint_control import GECO, REWO, SigmoidREWO  # registers geco, rewo, rewo_sigmoid
+from trainers.learning_rate import WarmupLearningRate
 from trainers.objectives import ELBO, IWAE, get_objective
 from trainers.vae import VAE
 
 __all__ = ["VAE", "ELBO", "IWAE", "get_objective", "BetaController", "ConstantBeta",
-           "LinearWarmup", "GECO", "REWO", "SigmoidREWO", "get_beta_controller"]
+           "LinearWarmup", "GECO", "REWO", "SigmoidREWO", "get_beta_controller",
+           "WarmupLearningRate"]

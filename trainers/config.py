@@ -19,6 +19,7 @@ from tfpriors.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from tfpriors.priors import HierarchicalPrior, MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
 from trainers.beta import get_beta_controller
 from trainers.distribute import STRATEGIES, is_distributed
+from trainers.learning_rate import learning_rate_for
 from trainers.objectives import get_objective
 from trainers.vae import VAE
 
@@ -102,6 +103,12 @@ def build_parser(description):
     g.add_argument("--learning-rate", type=float, default=1e-3,
                    help="Adam learning rate (VHP paper: 1e-4; 1e-3 reaches the same state in a "
                         "CPU-sized budget)")
+    g.add_argument("--lr-warmup-steps", type=int, default=0,
+                   help="ramp the learning rate linearly from --lr-warmup-start x --learning-rate to "
+                        "--learning-rate over this many optimiser steps (0: constant rate; the "
+                        "pendulum benchmark uses 3000, see trainers/learning_rate.py)")
+    g.add_argument("--lr-warmup-start", type=float, default=0.1,
+                   help="the first step's learning rate as a fraction of --learning-rate, in (0, 1]")
     g.add_argument("--steps-per-execution", type=int, default=10,
                    help="train steps per tf.function call (cuts Python overhead); 1 under "
                         "--strategy mirrored/multi_worker (a Keras 3 limitation)")
@@ -163,6 +170,8 @@ def parse_config(parser, argv=None):
     if config.get("logical_cpus") is not None:
         check_positive_int("logical_cpus", config["logical_cpus"])
     check_non_negative_int("warmup_epochs", config["warmup_epochs"])
+    check_non_negative_int("lr_warmup_steps", config["lr_warmup_steps"])
+    learning_rate_for(config["learning_rate"], config["lr_warmup_steps"], config["lr_warmup_start"])
     return config
 
 
@@ -250,6 +259,8 @@ def _build_model(config, shape, train_images, steps_per_epoch, steps_per_executi
                 objective=get_objective(config["objective"], config["num_samples"]), beta=beta,
                 seed=config["seed"])
     model.build((None,) + tuple(shape))
-    model.compile(keras.optimizers.Adam(config["learning_rate"]), jit_compile=config["jit_compile"],
+    rate = learning_rate_for(config["learning_rate"], config.get("lr_warmup_steps", 0),
+                             config.get("lr_warmup_start", 0.1))
+    model.compile(keras.optimizers.Adam(rate), jit_compile=config["jit_compile"],
                   steps_per_execution=steps_per_execution)
     return model
