@@ -3,6 +3,7 @@ directory, JSON configs merge under flags, bad configs are clear errors."""
 
 import json
 
+import numpy as np
 import pytest
 
 from trainers import evaluate, train
@@ -47,6 +48,10 @@ def test_train_then_evaluate_writes_a_complete_run_directory(tmp_path):
     assert any((run_dir / "logs").rglob("events.out.tfevents.*"))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["log_likelihood"]["mean"] >= metrics["elbo"]["mean"] - 1.0
+    probe = metrics["pendulum_ols_error"]                  # Table 1's probe on the held-out images
+    assert 0.0 <= probe["error_rad"] <= np.pi and probe["num_eval"] == 100
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["blur"] == 1.5 and config["lr_warmup_steps"] == 3000       # the main job's defaults
     assert evaluate.main(["--run-dir", str(run_dir), "--num-samples", "20", "--examples", "10"]) == 0
     assert "log_likelihood" in json.loads((run_dir / "evaluation.json").read_text())
     with pytest.raises(FileNotFoundError, match="model.keras"):

@@ -74,10 +74,12 @@ def _to_builtin(value):
     raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
-def print_summary(metrics, keys=("log_likelihood", "elbo", "active_units", "train_seconds")):
+def print_summary(metrics, keys=("log_likelihood", "elbo", "active_units", "pendulum_ols_error",
+                                  "final_beta", "train_seconds")):
     """Prints the headline numbers of a metrics dict (means of nested estimates)."""
     for key in keys:
         if key in metrics:
             value = metrics[key]
-            value = value.get("mean", value.get("count")) if isinstance(value, dict) else value
+            if isinstance(value, dict):
+                value = value.get("mean", value.get("count", value.get("error_rad")))
             print(f"  {key}: {value}")

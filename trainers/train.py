@@ -49,6 +49,19 @@ def _plots(model, splits, config, history, run_dir):
     plotting.plot_image_grid(run_dir / "samples.png", images.numpy()[:50], "samples from the prior")
 
 
+def _pendulum_probe(model, splits):
+    """Table 1's OLS angle probe (`tfpriors.probes.pendulum_angle_error`): fitted on the training
+    images' posterior means, evaluated on the held-out ones."""
+    from tfpriors.probes import pendulum_angle_error
+    probe = pendulum_angle_error(model.encode(splits.train_images).numpy(), splits.train_labels,
+                                 eval_means=model.encode(splits.val_images).numpy(),
+                                 eval_angles=splits.val_labels)
+    return {"error_rad": probe["error_rad"], "fit_error_rad": probe["fit_error_rad"],
+            "num_eval": probe["num_eval"],
+            "definition": "mean absolute circular error of the joint angle predicted from the polar "
+                          "angle of the posterior means (tfpriors.probes.pendulum_angle_error)"}
+
+
 def _strategy(config):
     """The run's tf.distribute strategy; called first, before any other TensorFlow work, because
     logical devices and MultiWorkerMirroredStrategy's collective ops are configured at start-up."""
@@ -107,6 +120,8 @@ def train(config):
     metrics.update(train_seconds=train_seconds, epochs=config["epochs"],
                    examples_per_second=config["epochs"] * len(splits.train_images) / train_seconds,
                    evaluated_examples=n, final_beta=float(model.beta_controller.beta()))
+    if splits.name == "pendulum" and config["latent_dim"] >= 2:
+        metrics["pendulum_ols_error"] = _pendulum_probe(model, splits)
     write_json(run_dir / "metrics.json", metrics)
     if not config["no_export"]:
         from tfpriors.export import export_sampler
