@@ -1,7 +1,7 @@
 """Train a VAE with a learnable prior and write a complete run directory.
 
     python -m trainers.train --help
-    python -m trainers.train                      # VampPrior VAE on generated pendulum data
+    python -m trainers.train                      # the main job: VHP + REWO on blurred pendulum images
     python -m trainers.train --config run.json --epochs 5
 
 The run directory holds model.keras, saved_model/ (serving signatures sample/encode/decode),
