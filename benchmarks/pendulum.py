@@ -184,7 +184,7 @@ def interpolation_check(model, path, seed, num_frames=16, blur=0.0):
 def run_method(name, args, splits, out_dir):
     from tfpriors.datasets import make_dataset
     from tfpriors.evaluation import reconstruction_error
-    from tfpriors.probes import pendulum_angle_error
+    from tfpriors.probes import model_angle_error
     from trainers.config import build_model
     config = method_config(name, args)
     steps_per_epoch = max(1, args.steps // 10)
@@ -201,10 +201,7 @@ def run_method(name, args, splits, out_dir):
     epochs = -(-args.steps // chunk)
     model.fit(data, steps_per_epoch=chunk, epochs=epochs, verbose=0, callbacks=[log])
     seconds = time.perf_counter() - start
-    train_means = model.encode(splits.train_images).numpy()
-    val_means = model.encode(splits.val_images).numpy()
-    probe = pendulum_angle_error(train_means, splits.train_labels, eval_means=val_means,
-                                 eval_angles=splits.val_labels)
+    probe = model_angle_error(model, splits)
     recon = reconstruction_error(model, splits.val_images)
     recon = recon.to_dict() if hasattr(recon, "to_dict") else recon
     interpolation = interpolation_check(model, out_dir / f"{name}_interpolation.png", args.seed,

@@ -40,7 +40,7 @@ def main(argv=None):
     import numpy as np
     import benchmarks.pendulum as bench
     from tfpriors.datasets import load_dataset, make_dataset
-    from tfpriors.probes import pendulum_angle_error
+    from tfpriors.probes import model_angle_error
     from trainers.config import build_model
     flags = bench.parse_args(["--seed", str(args.seed), "--steps", str(args.steps)]
                              + rest + args.pendulum_flags)
@@ -53,8 +53,7 @@ def main(argv=None):
     for i in range(args.steps // args.every):
         model.fit(data, steps_per_epoch=args.every, epochs=1, verbose=0)
         means = model.encode(splits.val_images).numpy()
-        probe = pendulum_angle_error(model.encode(splits.train_images).numpy(), splits.train_labels,
-                                     eval_means=means, eval_angles=splits.val_labels)
+        probe = model_angle_error(model, splits)
         beta = float(model.beta_controller.beta())
         snapshots.append((means, (i + 1) * args.every, probe["error_rad"], beta))
         print(json.dumps({"step": (i + 1) * args.every, "ols_abs_error_rad": probe["error_rad"],

@@ -19,8 +19,8 @@ import numpy as np
 
 from tfpriors._validation import check_finite_array
 
-__all__ = ["wrap_angle", "fit_circle", "pendulum_angle_error", "match_angles",
-           "angle_path_summary"]
+__all__ = ["wrap_angle", "fit_circle", "pendulum_angle_error", "model_angle_error",
+           "match_angles", "angle_path_summary"]
 
 _CENTRES = ("circle", "mean", "origin")
 
@@ -180,6 +180,22 @@ def pendulum_angle_error(latent_means, true_angles, centre=None, eval_means=None
         "num_fit": int(fit_z.shape[0]),
         "num_eval": int(eval_z.shape[0]),
     }
+
+
+def model_angle_error(model, splits):
+    """`pendulum_angle_error` of a trained model as Table 1 reports it: fitted on the posterior
+    means E_q[z|x] of the training images, evaluated on those of the held-out images.
+
+    Args:
+      model: anything with `encode(images) -> [N, D]` posterior means (e.g. `trainers.VAE`).
+      splits: pendulum `DatasetSplits` (train/val images and their joint angles as labels).
+
+    Returns:
+      the dict of `pendulum_angle_error` (error_rad on the held-out images, fit_error_rad, ...).
+    """
+    return pendulum_angle_error(np.asarray(model.encode(splits.train_images)), splits.train_labels,
+                                eval_means=np.asarray(model.encode(splits.val_images)),
+                                eval_angles=splits.val_labels)
 
 
 def match_angles(frames, reference_angles, reference_images=None, return_details=False):

@@ -12,9 +12,9 @@ seeds the encoder's curve folds over itself at once; REWO's β then rises on a f
 never unfolds it. Starting at a tenth of the rate (the VHP paper's own 1e-4, Table 3) and ramping
 up kept the early curve a simple loop in the seeds we screened, and the full rate afterwards
 reaches the paper's figure in a CPU-sized budget (4 of 5 blurred seeds at or below 0.054 rad,
-against 3 of 5 at a constant 1e-3). The step counter is the
-optimiser's `iterations`, which `.keras` files and `BackupAndRestore` checkpoints save, so a
-resumed run continues the ramp where it stopped.
+against 3 of 5 at a constant 1e-3). The step counter is the optimiser's `iterations`, which
+`.keras` files and `BackupAndRestore` checkpoints save, so a resumed run continues the ramp where
+it stopped.
 """
 
 import math

@@ -52,10 +52,8 @@ def _plots(model, splits, config, history, run_dir):
 def _pendulum_probe(model, splits):
     """Table 1's OLS angle probe (`tfpriors.probes.pendulum_angle_error`): fitted on the training
     images' posterior means, evaluated on the held-out ones."""
-    from tfpriors.probes import pendulum_angle_error
-    probe = pendulum_angle_error(model.encode(splits.train_images).numpy(), splits.train_labels,
-                                 eval_means=model.encode(splits.val_images).numpy(),
-                                 eval_angles=splits.val_labels)
+    from tfpriors.probes import model_angle_error
+    probe = model_angle_error(model, splits)
     return {"error_rad": probe["error_rad"], "fit_error_rad": probe["fit_error_rad"],
             "num_eval": probe["num_eval"],
             "definition": "mean absolute circular error of the joint angle predicted from the polar "

@@ -16,9 +16,10 @@ tf.data autotuning is switched off (`pipeline_options`). With it on, TF 2.21 sta
 thread per iterator that sleeps 10 ms, 20 ms, 40 ms, ... between optimisation rounds. Deleting
 the iterator (Keras does so after every `fit`, and at the end of every epoch without
 `steps_per_epoch`) can then wait until that thread's next wake-up, 10 * (2^n - 1) ms after the
-iterator was made (inferred from the timings, not read in TF's source). Measured here: `fit` returned at 20.48 s after 10.6 s of training in 2 of 3
-runs (`benchmarks/results/session4/`). These pipelines are in memory, so fixed parallelism
-(one map call per core, two prefetched batches) loses nothing.
+iterator was made (inferred from the timings, not read in TF's source). Measured here: `fit`
+returned at 20.48 s after 10.6 s of training in 2 of 3 runs (`benchmarks/results/session4/`).
+These pipelines are in memory, so fixed parallelism (one map call per core, two prefetched
+batches) loses nothing.
 """
 
 import os
