@@ -5,7 +5,8 @@ and decoder, Gaussian decoder with a learned noise level, VHP networks FC 256x4,
 generated pendulum images for the same step budget, then fits the OLS angle probe
 (`tfpriors.probes.pendulum_angle_error`) on the training images' posterior means and reports its
 mean absolute circular error on 1,500 held-out images. Prints one JSON line per method:
-OLS error, final β, per-pixel reconstruction error, wall time; writes PNGs (posterior means
+OLS error, the shape-free nearest-neighbour angle error (`neighbour_angle_error`, k = 5; not in
+the paper), final β, per-pixel reconstruction error, wall time; writes PNGs (posterior means
 coloured by angle, prior samples, β and Ĉ curves) into --out-dir.
 
 Methods: vhp_rewo, vhp_geco, vhp_beta1, vhp_wu_short, vhp_wu_long (linear warm-up over
@@ -184,7 +185,7 @@ def interpolation_check(model, path, seed, num_frames=16, blur=0.0):
 def run_method(name, args, splits, out_dir):
     from tfpriors.datasets import make_dataset
     from tfpriors.evaluation import reconstruction_error
-    from tfpriors.probes import model_angle_error
+    from tfpriors.probes import model_angle_error, model_neighbour_angle_error
     from trainers.config import build_model
     config = method_config(name, args)
     steps_per_epoch = max(1, args.steps // 10)
@@ -202,6 +203,7 @@ def run_method(name, args, splits, out_dir):
     model.fit(data, steps_per_epoch=chunk, epochs=epochs, verbose=0, callbacks=[log])
     seconds = time.perf_counter() - start
     probe = model_angle_error(model, splits)
+    neighbour_probe = model_neighbour_angle_error(model, splits)
     recon = reconstruction_error(model, splits.val_images)
     recon = recon.to_dict() if hasattr(recon, "to_dict") else recon
     interpolation = interpolation_check(model, out_dir / f"{name}_interpolation.png", args.seed,
@@ -210,7 +212,9 @@ def run_method(name, args, splits, out_dir):
     plot_panels(out_dir / f"{name}.png", model, splits, log.rows, args.kappa, name)
     (out_dir / f"{name}_curve.json").write_text(json.dumps(log.rows))
     return {"method": name, "ols_abs_error_rad": probe["error_rad"],
-            "ols_fit_error_rad": probe["fit_error_rad"], "final_beta": float(model.beta_controller.beta()),
+            "ols_fit_error_rad": probe["fit_error_rad"],
+            "knn_abs_error_rad": neighbour_probe["error_rad"],
+            "final_beta": float(model.beta_controller.beta()),
             "reconstruction": recon, "steps": epochs * chunk, "wall_seconds": seconds,
             "batch_size": args.batch_size, "learning_rate": args.learning_rate,
             "lr_warmup_steps": args.lr_warmup_steps, "seed": args.seed,

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from tfpriors.probes import (angle_path_summary, fit_circle, match_angles, pendulum_angle_error,
-                             wrap_angle)
+from tfpriors.probes import (angle_path_summary, fit_circle, match_angles,
+                             neighbour_angle_error, pendulum_angle_error, wrap_angle)
 
 TWO_PI = 2.0 * math.pi
 
@@ -163,3 +163,69 @@ def test_angle_path_summary():
     assert bad["max_jump_rad"] == pytest.approx(1.3, abs=1e-12)
     with pytest.raises(ValueError, match=r"T >= 2.*\(1,\)"):
         angle_path_summary([1.0])
+
+
+def bent_ring(theta, bend):
+    """A simple closed curve that is not star-shaped for large `bend`: the unit circle pushed
+    through the plane bijection (x, y) -> (x, y + bend x^2)."""
+    return np.stack([np.cos(theta), np.sin(theta) + bend * np.cos(theta) ** 2], axis=1)
+
+
+def test_neighbour_probe_matches_brute_force_numpy():
+    rng = np.random.default_rng(3)
+    fit_z, fit_theta = rng.normal(size=(60, 3)), rng.uniform(0, TWO_PI, 60)
+    eval_z, eval_theta = rng.normal(size=(25, 3)), rng.uniform(0, TWO_PI, 25)
+    out = neighbour_angle_error(fit_z, fit_theta, eval_z, eval_theta, k=4)
+    dist = np.linalg.norm(eval_z[:, None, :] - fit_z[None, :, :], axis=2)    # [25, 60]
+    expected = []
+    for j in range(25):
+        near = fit_theta[np.argsort(dist[j])[:4]]
+        pred = math.atan2(np.sin(near).sum(), np.cos(near).sum())
+        expected.append(abs(wrap_angle(eval_theta[j] - pred)))
+    assert out["error_rad"] == pytest.approx(np.mean(expected), rel=1e-12)
+    assert out["max_error_rad"] == pytest.approx(np.max(expected), rel=1e-12)
+    assert (out["k"], out["num_fit"], out["num_eval"]) == (4, 60, 25)
+
+
+def test_neighbour_probe_ignores_shape_where_the_ols_probe_does_not():
+    rng = np.random.default_rng(4)
+    fit_theta, eval_theta = rng.uniform(0, TWO_PI, 2000), rng.uniform(0, TWO_PI, 500)
+    fit_z, eval_z = bent_ring(fit_theta, 3.0), bent_ring(eval_theta, 3.0)
+    ols = pendulum_angle_error(fit_z, fit_theta, eval_means=eval_z, eval_angles=eval_theta)
+    knn = neighbour_angle_error(fit_z, fit_theta, eval_z, eval_theta)
+    assert ols["error_rad"] > 0.5          # the polar angle is not monotone along the bent curve
+    assert knn["error_rad"] < 0.01         # but every angle has its own place on it
+    circle = neighbour_angle_error(ring_means(fit_theta, 1, 0.3), fit_theta,
+                                   ring_means(eval_theta, 1, 0.3), eval_theta)
+    assert circle["error_rad"] < 0.01
+
+
+def test_neighbour_probe_sees_a_curve_that_crosses_itself():
+    # Figure eight: theta = 0 and theta = pi are both encoded at the origin.
+    rng = np.random.default_rng(5)
+    fit_theta, eval_theta = rng.uniform(0, TWO_PI, 2000), rng.uniform(0, TWO_PI, 500)
+
+    def eight(t):
+        return np.stack([np.sin(t), np.sin(t) * np.cos(t)], axis=1)
+    out = neighbour_angle_error(eight(fit_theta), fit_theta, eight(eval_theta), eval_theta)
+    assert out["max_error_rad"] > 2.0
+    circle = neighbour_angle_error(ring_means(fit_theta, 1, 0.0), fit_theta,
+                                   ring_means(eval_theta, 1, 0.0), eval_theta)
+    assert out["error_rad"] > 3 * circle["error_rad"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"k": 0}, "k` in \\[1, 10\\]"),
+    ({"k": 11}, "k` in \\[1, 10\\]"),
+    ({"k": True}, "integer `k`"),
+    ({"eval_means": np.zeros((4, 3))}, "eval_means` of shape \\[M, 2\\]"),
+    ({"eval_angles": np.zeros(3)}, "eval_angles` of shape \\(4,\\)"),
+    ({"eval_means": np.full((4, 2), np.nan)}, "eval_means"),
+])
+def test_neighbour_probe_rejects_bad_input(kwargs, message):
+    args = {"latent_means": np.random.default_rng(6).normal(size=(10, 2)),
+            "true_angles": np.zeros(10), "eval_means": np.zeros((4, 2)),
+            "eval_angles": np.zeros(4), "k": 5}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        neighbour_angle_error(**args)

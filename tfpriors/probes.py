@@ -19,8 +19,9 @@ import numpy as np
 
 from tfpriors._validation import check_finite_array
 
-__all__ = ["wrap_angle", "fit_circle", "pendulum_angle_error", "model_angle_error",
-           "match_angles", "angle_path_summary"]
+__all__ = ["wrap_angle", "fit_circle", "pendulum_angle_error", "neighbour_angle_error",
+           "model_angle_error", "model_neighbour_angle_error", "match_angles",
+           "angle_path_summary"]
 
 _CENTRES = ("circle", "mean", "origin")
 
@@ -182,6 +183,53 @@ def pendulum_angle_error(latent_means, true_angles, centre=None, eval_means=None
     }
 
 
+def neighbour_angle_error(latent_means, true_angles, eval_means, eval_angles, k=5):
+    """Shape-free companion of the OLS probe: k-nearest-neighbour circular regression.
+
+    Not in the paper. The OLS probe assumes the latent curve winds once around its centre
+    (star-shaped); a curve that keeps every angle apart but is dented or bent scores badly
+    there. This probe asks only whether nearby latent means have nearby joint angles:
+
+        prediction_j = circular mean of theta_i over the k fitting means u_i nearest (Euclidean)
+                       to the evaluation mean z_j = atan2(sum sin theta_i, sum cos theta_i);
+        error = mean_j |wrap(theta_j - prediction_j)| in radians.
+
+    A curve that passes each angle once, whatever its shape, gives an error near the angular
+    spacing of the fitting set; a curve that crosses or folds onto itself (different angles
+    encoded at the same place) gives large errors there.
+
+    Args:
+      latent_means: array-like [N, D], D >= 2, posterior means of the fitting set.
+      true_angles: array-like [N] their joint angles (radians).
+      eval_means: array-like [M, D] posterior means of held-out images.
+      eval_angles: array-like [M] their joint angles.
+      k: neighbours per prediction, 1 <= k <= N.
+
+    Returns:
+      dict with error_rad (mean absolute circular error on the evaluation set), max_error_rad,
+      k, num_fit and num_eval.
+
+    Raises:
+      ValueError: on shapes that do not match, non-finite values or k outside [1, N].
+    """
+    fit_z, fit_theta = _check_pair("latent_means", latent_means, "true_angles", true_angles)
+    eval_z, eval_theta = _check_pair("eval_means", eval_means, "eval_angles", eval_angles)
+    if eval_z.shape[1] != fit_z.shape[1]:
+        raise ValueError(f"Expected `eval_means` of shape [M, {fit_z.shape[1]}] like "
+                         f"`latent_means`. Received an array of shape {eval_z.shape}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= fit_z.shape[0]:
+        raise ValueError(f"Expected an integer `k` in [1, {fit_z.shape[0]}] (the number of "
+                         f"fitting examples). Received: k={k!r}")
+    from sklearn.neighbors import NearestNeighbors
+    index = NearestNeighbors(n_neighbors=int(k)).fit(fit_z).kneighbors(
+        eval_z, return_distance=False)                                    # [M, k]
+    neighbours = fit_theta[index]                                         # [M, k]
+    prediction = np.arctan2(np.sin(neighbours).sum(axis=1), np.cos(neighbours).sum(axis=1))
+    error = np.abs(wrap_angle(eval_theta - prediction))                   # [M]
+    return {"error_rad": float(np.mean(error)), "max_error_rad": float(np.max(error)),
+            "k": int(k), "num_fit": int(fit_z.shape[0]), "num_eval": int(eval_z.shape[0])}
+
+
 def model_angle_error(model, splits):
     """`pendulum_angle_error` of a trained model as Table 1 reports it: fitted on the posterior
     means E_q[z|x] of the training images, evaluated on those of the held-out images.
@@ -193,9 +241,22 @@ def model_angle_error(model, splits):
     Returns:
       the dict of `pendulum_angle_error` (error_rad on the held-out images, fit_error_rad, ...).
     """
-    return pendulum_angle_error(np.asarray(model.encode(splits.train_images)), splits.train_labels,
-                                eval_means=np.asarray(model.encode(splits.val_images)),
+    fit_means, eval_means = _encode_splits(model, splits)
+    return pendulum_angle_error(fit_means, splits.train_labels, eval_means=eval_means,
                                 eval_angles=splits.val_labels)
+
+
+def model_neighbour_angle_error(model, splits, k=5):
+    """`neighbour_angle_error` of a trained model on the splits `model_angle_error` uses."""
+    fit_means, eval_means = _encode_splits(model, splits)
+    return neighbour_angle_error(fit_means, splits.train_labels, eval_means, splits.val_labels,
+                                 k=k)
+
+
+def _encode_splits(model, splits):
+    """Posterior means E_q[z|x] of the training and held-out images, as float arrays."""
+    return (np.asarray(model.encode(splits.train_images)),
+            np.asarray(model.encode(splits.val_images)))
 
 
 def match_angles(frames, reference_angles, reference_images=None, return_details=False):
