@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from tfpriors.probes import (angle_path_summary, fit_circle, match_angles,
-                             neighbour_angle_error, pendulum_angle_error, wrap_angle)
+from tfpriors.probes import (angle_path_summary, fit_circle, match_angles, model_angle_error,
+                             model_neighbour_angle_error, neighbour_angle_error,
+                             pendulum_angle_error, wrap_angle)
 
 TWO_PI = 2.0 * math.pi
 
@@ -229,3 +230,21 @@ def test_neighbour_probe_rejects_bad_input(kwargs, message):
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         neighbour_angle_error(**args)
+
+
+def test_model_level_probes_encode_train_and_held_out_images():
+    from types import SimpleNamespace
+    rng = np.random.default_rng(7)
+    train_theta, val_theta = rng.uniform(0, TWO_PI, 300), rng.uniform(0, TWO_PI, 50)
+    # "Images" are the angles themselves; the fake encoder puts them on a bent ring.
+    splits = SimpleNamespace(train_images=train_theta, train_labels=train_theta,
+                             val_images=val_theta, val_labels=val_theta)
+    model = SimpleNamespace(encode=lambda images: bent_ring(np.asarray(images), 3.0))
+    ols = model_angle_error(model, splits)
+    assert ols["num_fit"] == 300 and ols["num_eval"] == 50
+    assert ols["error_rad"] == pytest.approx(pendulum_angle_error(
+        bent_ring(train_theta, 3.0), train_theta, eval_means=bent_ring(val_theta, 3.0),
+        eval_angles=val_theta)["error_rad"], rel=1e-12)
+    knn = model_neighbour_angle_error(model, splits, k=3)
+    assert knn["k"] == 3 and knn["num_eval"] == 50
+    assert knn["error_rad"] < 0.05 < ols["error_rad"]
