@@ -17,7 +17,7 @@ thread per iterator that sleeps 10 ms, 20 ms, 40 ms, ... between optimisation ro
 the iterator (Keras does so after every `fit`, and at the end of every epoch without
 `steps_per_epoch`) can then wait until that thread's next wake-up, 10 * (2^n - 1) ms after the
 iterator was made (inferred from the timings, not read in TF's source). Measured here: `fit`
-returned at 20.48 s after 10.6 s of training in 2 of 3 runs (`benchmarks/results/session4/`).
+returned at 20.48 s after 10.6 s of training in 2 of 3 runs (`benchmarks/README.md`, "fit return delay").
 These pipelines are in memory, so fixed parallelism (one map call per core, two prefetched
 batches) loses nothing.
 """
