@@ -1,25 +1,27 @@
-"""Runs pythae's VAMP (../shared/bench/pythae_vamp.py, in its own venv) and tfpriors' VampPrior VAE
+"""Runs pythae's VAMP (the peer script pythae_vamp.py, in its own venv) and tfpriors' VampPrior VAE
 back to back on the same MNIST split, model, batch, steps and threads, and prints one JSON line
-per comparison with the ratio ours / pythae.
+per comparison with the ratio ours / pythae (benchmarks/README.md, "MNIST").
 
-  python benchmarks/compare_pythae.py --peer-python /work/peer-venv/bin/python \
-      --data-dir ../shared/data/mnist --steps 600 --nll-subset 50 --out benchmarks/results/compare.json
+  python benchmarks/compare_pythae.py --peer-python peer-venv/bin/python --peer-script PYTHAE_VAMP \
+      --data-dir MNIST_DIR --epochs 5 --nll-subset 200 \
+      --out benchmarks/results/mnist_vampprior_pythae/five_epochs/compare_pythae_5epochs.json
 
 The peer venv:  python3 -m venv peer-venv && peer-venv/bin/pip install torch==2.13.0 pythae==0.1.2
 Timings on a shared 2-core machine are noisy: only ratios from one run are meaningful.
 """
 
-import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from trainers.cli import ArgumentParser, run  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-PEER_SCRIPT = HERE.parents[1] / "shared" / "bench" / "pythae_vamp.py"
 
 
-def run(cmd):
+def run_command(cmd):
     print("+ " + " ".join(map(str, cmd)), file=sys.stderr, flush=True)
     subprocess.run([str(c) for c in cmd], check=True)
 
@@ -27,16 +29,16 @@ def run(cmd):
 def run_ours(args, budget, xla, evaluation, out):
     """Runs benchmarks/vampprior_mnist.py (same model, threads, data and budget as the peer) with
     XLA `xla` and the `evaluation` flags, and returns its JSON record."""
-    run([sys.executable, HERE / "vampprior_mnist.py", "--model", args.model, "--threads",
+    run_command([sys.executable, HERE / "vampprior_mnist.py", "--model", args.model, "--threads",
          args.threads, "--data-dir", args.data_dir, *budget, *evaluation, "--xla", xla, "--out", out])
     return json.loads(Path(out).read_text())
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--peer-python", required=True, help="python of the venv with pythae 0.1.2 + torch")
-    p.add_argument("--peer-script", default=str(PEER_SCRIPT), help="pythae_vamp.py")
+    p.add_argument("--peer-script", required=True,
+                   help="the peer's training and evaluation script, pythae_vamp.py")
     p.add_argument("--data-dir", required=True, help="MNIST IDX directory")
     p.add_argument("--model", choices=["vamp", "vae"], default="vamp")
     p.add_argument("--steps", type=int, default=0, help="training steps for both")
@@ -52,7 +54,8 @@ def main(argv=None):
     p.add_argument("--train-only", type=int, default=0, metavar="REPEATS",
                    help="only compare training throughput: alternate pythae and tfpriors REPEATS "
                         "times (ABAB...) and report every ratio and their median")
-    p.add_argument("--out", default=str(HERE / "results" / "compare_pythae.json"))
+    p.add_argument("--out", default=str(HERE / "results" / "mnist_vampprior_pythae" / "latest" / "compare_pythae.json"),
+                   help="the JSON record (the per-library records go next to it)")
     args = p.parse_args(argv)
     if args.train_only:
         return train_only(args)
@@ -62,13 +65,13 @@ def main(argv=None):
     common = ["--model", args.model, "--threads", args.threads, "--nll-samples", args.nll_samples,
               "--train-dir", args.data_dir]
     peer = work / "peer_train.json"
-    run([args.peer_python, args.peer_script, *common, *budget, "--nll-subset", args.nll_subset,
+    run_command([args.peer_python, args.peer_script, *common, *budget, "--nll-subset", args.nll_subset,
          "--nll-batch", args.peer_nll_batches[0], "--save-model", work / "peer_model.pt",
          "--out", peer])
     peer_nll = {args.peer_nll_batches[0]: json.loads(peer.read_text())["eval"]}
     for batch in args.peer_nll_batches[1:]:
         out = work / f"peer_nll_{batch}.json"
-        run([args.peer_python, args.peer_script, *common, "--load-model", work / "peer_model.pt",
+        run_command([args.peer_python, args.peer_script, *common, "--load-model", work / "peer_model.pt",
              "--no-elbo", "--nll-subset", args.nll_subset, "--nll-batch", batch, "--out", out])
         peer_nll[batch] = json.loads(out.read_text())["eval"]
     runs = {}
@@ -114,7 +117,7 @@ def train_only(args):
     pairs = []
     for repeat in range(args.train_only):
         peer = work / f"peer_train_only_{repeat}.json"
-        run([args.peer_python, args.peer_script, "--model", args.model, "--threads", args.threads,
+        run_command([args.peer_python, args.peer_script, "--model", args.model, "--threads", args.threads,
              "--train-dir", args.data_dir, *budget, "--nll-subset", 0, "--no-elbo", "--out", peer])
         theirs = json.loads(peer.read_text())["train"]["throughput_examples_per_s"]
         for xla in args.xla:
@@ -133,4 +136,4 @@ def train_only(args):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

@@ -8,13 +8,15 @@ and after the call, then a summary line with the ratio.
   python benchmarks/eval_memory.py --samples 5000 50000 --images 8
 """
 
-import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from trainers.cli import ArgumentParser, run  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
@@ -25,6 +27,7 @@ from tfpriors.networks import MLPDecoder, MLPEncoder
 from tfpriors.priors import VampPrior
 from tfpriors.evaluation import log_likelihood
 from trainers import VAE
+
 shape = (28, 28, 1)
 model = VAE(MLPEncoder(40, shape, gated=True), MLPDecoder(40, shape, gated=True),
             VampPrior(40, 500, shape), BernoulliLikelihood())
@@ -43,8 +46,7 @@ print(json.dumps({{"num_samples": {samples}, "images": {images}, "chunk_size": {
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, nargs="+", default=[5000, 50000])
     p.add_argument("--images", type=int, default=8, help="images per estimate")
     p.add_argument("--chunk-size", type=int, default=250)
@@ -63,4 +65,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

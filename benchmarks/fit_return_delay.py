@@ -9,15 +9,18 @@ delay from Keras' `on_train_end` to `fit` returning.
   python benchmarks/fit_return_delay.py --repeats 3 --steps 300
 """
 
-import argparse
 import json
 import os
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from trainers.cli import ArgumentParser, run  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=3, help="fits per setting")
     p.add_argument("--steps", type=int, default=300, help="steps per fit")
     p.add_argument("--width", type=int, default=1024, help="hidden width of the MLP (sets step time)")
@@ -67,4 +70,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

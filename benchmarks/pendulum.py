@@ -12,10 +12,12 @@ coloured by angle, prior samples, β and Ĉ curves) into --out-dir.
 Methods: vhp_rewo, vhp_geco, vhp_beta1, vhp_wu_short, vhp_wu_long (linear warm-up over
 --warmup-fractions of the budget) and iwae (standard normal prior, IWAE bound with K samples).
 
-  python benchmarks/pendulum.py --blur 1.5 --seed 0 --methods vhp_rewo iwae
+  python benchmarks/pendulum.py --blur 1.5 --seed 0 --methods vhp_rewo iwae \
+      --out-dir benchmarks/results/pendulum_table1/warmup_lr/seed0
+
+(benchmarks/README.md, "Pendulum", has every setting and its records.)
 """
 
-import argparse
 import json
 import os
 import sys
@@ -24,12 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from trainers.cli import ArgumentParser, run  # noqa: E402
+
 METHODS = ("vhp_rewo", "vhp_geco", "vhp_beta1", "vhp_wu_short", "vhp_wu_long", "iwae")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--steps", type=int, default=12000, help="training steps per method")
     p.add_argument("--batch-size", type=int, default=64)
@@ -59,7 +62,8 @@ def parse_args(argv=None):
                         "data set; see tfpriors.datasets.pendulum)")
     p.add_argument("--jit-compile", action="store_true")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-dir", default="benchmarks/results/pendulum")
+    p.add_argument("--out-dir", default="benchmarks/results/pendulum_table1/latest",
+                   help="where results.jsonl (appended), the PNGs, curves and .keras models go")
     return p.parse_args(argv)
 
 
@@ -242,4 +246,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

@@ -6,11 +6,10 @@ the OLS probe of Table 1 (recomputed, next to the recorded value as a check) and
 nearest-neighbour probe (`tfpriors.probes.neighbour_angle_error`). Runs recorded before the
 neighbour probe existed get it this way without retraining.
 
-  python benchmarks/pendulum_probe_models.py benchmarks/results/session5/pendulum_blur_seed0 \
-      --out benchmarks/results/session6/reprobe.jsonl
+  python benchmarks/pendulum_probe_models.py benchmarks/results/pendulum_table1/warmup_lr/seed0 \
+      --out benchmarks/results/pendulum_table1/neighbour_probe/warmup_lr_runs.jsonl
 """
 
-import argparse
 import json
 import os
 import sys
@@ -18,10 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from trainers.cli import ArgumentParser, run  # noqa: E402
+
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dirs", nargs="+",
                    help="directories written by benchmarks/pendulum.py --out-dir (each with "
                         "results.jsonl and the <method>.keras files)")
@@ -51,9 +51,7 @@ def main(argv=None):
         if not saved.is_file():
             raise FileNotFoundError(f"Expected the saved model {saved} next to its record in "
                                     f"{run_dir / 'results.jsonl'}")
-    import keras
-
-    import trainers  # noqa: F401  (registers every class of the package)
+    from trainers.run_io import load_model
     from tfpriors.datasets import load_dataset
     from tfpriors.probes import model_angle_error, model_neighbour_angle_error
     rows, splits_cache = [], {}
@@ -62,7 +60,7 @@ def main(argv=None):
         if key not in splits_cache:
             splits_cache[key] = load_dataset("pendulum", seed=key[0], blur=key[1])
         splits = splits_cache[key]
-        model = keras.models.load_model(run_dir / f"{record['method']}.keras", compile=False)
+        model = load_model(run_dir / f"{record['method']}.keras", compile=False)
         row = {"run_dir": str(run_dir), "method": record["method"], "seed": key[0],
                "blur": key[1], "steps": record["steps"],
                "ols_abs_error_rad": model_angle_error(model, splits)["error_rad"],
@@ -80,4 +78,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

@@ -19,10 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from trainers.cli import ArgumentParser, run  # noqa: E402
+
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--method", default="vhp_rewo", help="a method of benchmarks/pendulum.py")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=4000, help="training steps")
@@ -75,4 +76,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

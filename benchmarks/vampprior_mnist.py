@@ -1,6 +1,6 @@
 """tfpriors side of the peer benchmark: the VampPrior paper's VAE (L=1) on MNIST, CPU only.
 
-Mirrors ../shared/bench/pythae_vamp.py flag for flag where it matters (model, steps/epochs,
+Mirrors the peer script pythae_vamp.py (benchmarks/compare_pythae.py) flag for flag where it matters (model, steps/epochs,
 threads, NLL samples and subset, data split) so the two can run back to back:
 
   model: gated MLP 784-300-300-40, log-variance Hardtanh(-6, 2), He-normal init, Bernoulli
@@ -15,10 +15,9 @@ threads, NLL samples and subset, data split) so the two can run back to back:
 
 Prints one JSON line and writes it to --out.
 
-  python benchmarks/vampprior_mnist.py --data-dir ../shared/data/mnist --steps 500 --out ours.json
+  python benchmarks/vampprior_mnist.py --data-dir MNIST_DIR --steps 500 --out ours.json
 """
 
-import argparse
 import json
 import os
 import platform
@@ -29,12 +28,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from trainers.cli import ArgumentParser, run  # noqa: E402
+
 WARMUP_STEPS = 20
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True, help="directory with train-images-idx3-ubyte.gz etc.")
     p.add_argument("--model", choices=["vamp", "vae"], default="vamp")
     p.add_argument("--steps", type=int, default=0, help="training steps (overrides --epochs)")
@@ -148,7 +148,8 @@ def main(argv=None):
     test_bits = test_bits_u8.astype(np.float32).reshape(-1, 28, 28, 1)
     load_s = time.perf_counter() - t0
     if args.load_model:
-        model = keras.models.load_model(args.load_model)
+        from trainers.run_io import load_model
+        model = load_model(args.load_model)
         tr = {"skipped": f"eval only: loaded {args.load_model}"}
     else:
         model = build(args)
@@ -179,4 +180,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

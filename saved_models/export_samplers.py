@@ -12,7 +12,6 @@ Usage (the commands that produced the shipped models are in saved_models/README.
         --config C.json --metrics R.json
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -21,9 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from trainers.cli import ArgumentParser, run  # noqa: E402
+
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--name", required=True, help="sampler name: the directory saved_models/<name>")
     p.add_argument("--model", required=True, help="the trained model, a .keras file")
     p.add_argument("--config", required=True,
@@ -53,12 +54,10 @@ def main(argv=None):
         if not Path(getattr(args, flag)).is_file():
             raise FileNotFoundError(f"Expected --{flag} to be an existing file. "
                                     f"Received: {getattr(args, flag)!r}")
-    import keras
-
-    import trainers  # noqa: F401  (registers every class of the package)
     from tfpriors.export import export_sampler
+    from trainers.run_io import load_model
 
-    model = keras.models.load_model(args.model, compile=False)   # no optimizer state in the archive
+    model = load_model(args.model, compile=False)   # no optimizer state in the archive
     target = Path(args.out_dir) / args.name
     version_dir = target / str(args.version)
     if version_dir.exists():
@@ -70,4 +69,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

@@ -2,7 +2,8 @@
 
 Importing `trainers` registers every serialisable class of the package (networks, likelihoods,
 priors, objectives, controllers, learning-rate schedule, VAE), so
-`keras.models.load_model("model.keras")` works after a plain `import trainers`.
+`keras.models.load_model("model.keras")` works after a plain `import trainers`;
+`trainers.load_model(path)` also checks that the file is a readable Keras archive first.
 """
 
 import tfpriors.likelihoods  # noqa: F401  (registers the likelihood layers)
@@ -13,8 +14,9 @@ from trainers.beta import BetaController, ConstantBeta, LinearWarmup, get_beta_c
 from trainers.constraint_control import GECO, REWO, SigmoidREWO  # registers geco, rewo, rewo_sigmoid
 from trainers.learning_rate import WarmupLearningRate
 from trainers.objectives import ELBO, IWAE, get_objective
+from trainers.run_io import load_model
 from trainers.vae import VAE
 
 __all__ = ["VAE", "ELBO", "IWAE", "get_objective", "BetaController", "ConstantBeta",
            "LinearWarmup", "GECO", "REWO", "SigmoidREWO", "get_beta_controller",
-           "WarmupLearningRate"]
+           "WarmupLearningRate", "load_model"]

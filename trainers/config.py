@@ -18,6 +18,7 @@ from tfpriors.likelihoods import get_likelihood
 from tfpriors.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from tfpriors.priors import HierarchicalPrior, MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
 from trainers.beta import get_beta_controller
+from trainers.cli import ArgumentParser
 from trainers.distribute import STRATEGIES, is_distributed
 from trainers.learning_rate import learning_rate_for
 from trainers.objectives import get_objective
@@ -28,8 +29,7 @@ __all__ = ["build_parser", "parse_config", "build_model"]
 
 def build_parser(description):
     """The flags shared by train/tune; every flag documents itself in --help."""
-    p = argparse.ArgumentParser(description=description,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description=description)
     p.add_argument("--config", help="JSON file of flag values (keys are flag names with underscores); "
                                     "flags given on the command line override it")
     g = p.add_argument_group("data")
@@ -172,6 +172,10 @@ def parse_config(parser, argv=None):
     check_non_negative_int("warmup_epochs", config["warmup_epochs"])
     check_non_negative_int("lr_warmup_steps", config["lr_warmup_steps"])
     learning_rate_for(config["learning_rate"], config["lr_warmup_steps"], config["lr_warmup_start"])
+    # Built once here only to run their argument checks (κ, ν, τ, α, β₀, the decoder scale) before
+    # any data is loaded; build_model builds the ones it trains.
+    _beta_controller(config, steps_per_epoch=1)
+    _likelihood({**config, "likelihood": config["likelihood"] or "gaussian"})   # checks --scale
     return config
 
 
@@ -199,6 +203,13 @@ def _prior(config, shape, train_images):
     if config["pseudo_init"] == "data":
         prior.initialize_from_data(train_images, seed=config["seed"])
     return prior
+
+
+def _likelihood(config):
+    """The likelihood layer named by config["likelihood"] (resolved by `load_data`)."""
+    name = config["likelihood"]
+    return get_likelihood(name, **({} if name == "bernoulli" else
+                                   {"scale": config["scale"], "learn_scale": config["learn_scale"]}))
 
 
 def _beta_controller(config, steps_per_epoch):
@@ -251,9 +262,7 @@ def build_model(config, shape, train_images, steps_per_epoch, strategy=None):
 def _build_model(config, shape, train_images, steps_per_epoch, steps_per_execution):
     keras.utils.set_random_seed(config["seed"])
     encoder, decoder = _networks(config, shape)
-    likelihood = get_likelihood(config["likelihood"], **(
-        {} if config["likelihood"] == "bernoulli" else
-        {"scale": config["scale"], "learn_scale": config["learn_scale"]}))
+    likelihood = _likelihood(config)
     beta = _beta_controller(config, steps_per_epoch)
     model = VAE(encoder, decoder, _prior(config, shape, train_images), likelihood,
                 objective=get_objective(config["objective"], config["num_samples"]), beta=beta,

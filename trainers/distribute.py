@@ -315,5 +315,10 @@ class DistributedBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def on_train_begin(self, logs=None):
         self._paths_in(self.read_dir)
+        resuming = os.path.exists(self._weights_path)
         super().on_train_begin(logs)
         self._paths_in(self.write_dir)
+        if resuming and self.write_dir == self.read_dir:      # the chief (or the only process)
+            # Keras sets _initial_epoch to the number of finished epochs; its progress lines
+            # count from 1 ("Epoch N/M"), so training goes on at epoch _initial_epoch + 1.
+            print(f"resuming from backup at epoch {self.model._initial_epoch + 1}", flush=True)

@@ -4,20 +4,18 @@ dimension and the prior cross-entropy, on the run's held-out data; writes evalua
     python -m trainers.evaluate --run-dir runs/default --num-samples 5000 --examples 1000
 """
 
-import argparse
 import sys
 from pathlib import Path
 
-import keras
-
-from trainers.run_io import load_data, print_summary, read_json, write_json
+from trainers.cli import ArgumentParser, run
+from trainers.run_io import (load_data, load_model, print_summary, read_json, readable_run_dir,
+                             write_json)
 
 __all__ = ["main"]
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run-dir", required=True,
                    help="a directory written by `python -m trainers.train` (model.keras, config.json)")
     p.add_argument("--num-samples", type=int, default=5000,
@@ -33,23 +31,21 @@ def build_parser():
 
 
 def main(argv=None):
-    import tfpriors.priors  # noqa: F401  (registers the serialisable classes)
-    import trainers  # noqa: F401
     from tfpriors.evaluation import evaluate_all
     from tfpriors._validation import check_positive_int
     args = build_parser().parse_args(argv)
     check_positive_int("examples", args.examples)
     check_positive_int("num_samples", args.num_samples)
-    run_dir = Path(args.run_dir)
+    run_dir = readable_run_dir(args.run_dir)
     model_path = run_dir / "model.keras"
-    if not model_path.is_file():
+    if not model_path.exists():
         raise FileNotFoundError(f"Expected a trained model at {model_path}. Received: no such file "
                                 f"(train one with `python -m trainers.train --run-dir {run_dir}`)")
     config = read_json(run_dir / "config.json")
     if args.data_dir:
         config["data_dir"] = args.data_dir
+    model = load_model(model_path)
     splits, config = load_data(config)
-    model = keras.models.load_model(model_path)
     images = splits.val_images[:args.examples]
     kwargs = {"chunk_size": args.chunk_size} if args.chunk_size else {}
     metrics = evaluate_all(model, images, num_samples=args.num_samples, seed=args.seed, **kwargs)
@@ -62,4 +58,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

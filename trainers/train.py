@@ -25,11 +25,12 @@ import numpy as np
 
 import tensorflow as tf
 
+from trainers.cli import run
 from trainers.config import build_model, build_parser, parse_config
 from trainers.distribute import (DistributedBackupAndRestore, cleanup_write_dir,
                                  configure_logical_cpus, get_strategy, shard_by_data, write_dir)
 from trainers.run_io import (load_data, print_summary, training_dataset, validation_dataset,
-                             write_json)
+                             writable_run_dir, write_json)
 
 __all__ = ["main", "train"]
 
@@ -89,8 +90,7 @@ def train(config):
     """
     from tfpriors.evaluation import evaluate_all
     strategy = _strategy(config)
-    run_dir = Path(write_dir(config["run_dir"], strategy))
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = writable_run_dir(write_dir(config["run_dir"], strategy))
     splits, config = load_data(config)
     dataset, validation = _datasets(splits, config, config.get("strategy"))
     steps_per_epoch = int(np.ceil(len(splits.train_images) / config["batch_size"]))
@@ -138,4 +138,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -27,6 +27,7 @@ import keras_tuner as kt
 import numpy as np
 
 from tfpriors._validation import check_non_negative_int, check_positive_int
+from trainers.cli import run
 from trainers.config import build_model, build_parser, parse_config
 from trainers.run_io import (load_data, print_summary, training_dataset, validation_dataset,
                              write_json)
@@ -329,4 +330,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

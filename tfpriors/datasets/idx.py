@@ -39,7 +39,7 @@ def read_idx(path, expected_dtype=np.uint8, expected_ndim=None):
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"IDX file not found: {path!r}")
+        raise FileNotFoundError(f"Expected a gzipped IDX file at {path!r}. Received: no such file")
     try:
         with gzip.open(path, "rb") as f:
             raw = f.read()

@@ -43,7 +43,9 @@ def resolve_mnist_dir(path=None):
                              "environment variable")
     path = os.fspath(path)
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"MNIST directory not found: {path!r}")
+        raise FileNotFoundError(f"Expected a directory with MNIST's gzipped IDX files "
+                                f"(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz). "
+                                f"Received: {path!r} (no such directory)")
     return path
 
 
