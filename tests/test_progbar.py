@@ -1,4 +1,5 @@
-"""trainers.progbar: the progress bar ends at its total when steps_per_execution does not divide it."""
+"""trainers.progbar: the progress bar ends at its total when steps_per_execution does not
+divide it."""
 
 import keras
 import pytest

@@ -54,7 +54,8 @@ def with_exact_progbar(callbacks, verbose):
 
     Returns:
       `callbacks` unchanged if verbose is 0, if it is a CallbackList (Keras uses it as given) or
-      if it already holds a ProgbarLogger; otherwise a new flat list ending with an ExactProgbarLogger.
+      if it already holds a ProgbarLogger; otherwise a new flat list ending with an
+      ExactProgbarLogger.
     """
     if verbose == 0 or isinstance(callbacks, keras.callbacks.CallbackList):
         return callbacks
