@@ -3,9 +3,9 @@
     encoder q(z|x)  ->  prior p(z) (any PriorLayer)  ->  decoder + likelihood p(x|z)
     loss from an Objective (ELBO, IWAE) with β from a BetaController (constant, warm-up, GECO, REWO)
 
-Works with `fit` (progress bars, callbacks, steps_per_execution, jit_compile) and `.keras`
-save/load. Randomness is stateless: step t uses the seed (seed, t), with t a saved counter,
-so a resumed run draws the same numbers as an uninterrupted one.
+Works with `fit` (progress bars that end at their total, callbacks, steps_per_execution,
+jit_compile) and `.keras` save/load. Randomness is stateless: step t uses the seed (seed, t),
+with t a saved counter, so a resumed run draws the same numbers as an uninterrupted one.
 
 Distributed training (`tf.distribute` MirroredStrategy / MultiWorkerMirroredStrategy; build
 and compile the model in `strategy.scope()`, see `trainers.distribute`) gives the same updates
@@ -26,6 +26,8 @@ as single-device training on the same global batches:
 With one replica (no strategy) all of this is skipped and the arithmetic is the plain one.
 """
 
+import inspect
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -36,6 +38,7 @@ from trainers.beta import ConstantBeta
 from trainers.distribute import (cross_replica_sum, is_distributed, logs_for_keras,
                                  replica_batch_slice)
 from trainers.objectives import ELBO
+from trainers.progbar import with_exact_progbar
 
 tfd = tfp.distributions
 
@@ -257,6 +260,10 @@ class VAE(keras.Model):
     def fit(self, x=None, *args, **kwargs):
         """keras.Model.fit, after checking in-memory data for shape and NaN/inf values.
 
+        The progress bar is a `trainers.progbar.ExactProgbarLogger`, which ends at the epoch's
+        batch count when steps_per_execution does not divide it (Keras' own shows e.g. 240/235),
+        unless `callbacks` holds a ProgbarLogger or is a CallbackList.
+
         Raises:
           ValueError: for steps_per_execution > 1 or jit_compile under a tf.distribute strategy,
             which Keras 3 cannot run (see `trainers.distribute.is_distributed`).
@@ -276,7 +283,11 @@ class VAE(keras.Model):
         if isinstance(x, np.ndarray):
             check_finite_array("x", x)
             self._check_shape((None,) + x.shape[1:])
-        return super().fit(x, *args, **kwargs)
+        bound = inspect.signature(super().fit).bind(x, *args, **kwargs)
+        bound.apply_defaults()
+        bound.arguments["callbacks"] = with_exact_progbar(bound.arguments["callbacks"],
+                                                          bound.arguments["verbose"])
+        return super().fit(*bound.args, **bound.kwargs)
 
     # ------------------------------------------------------------------ serialisation
     def get_config(self):
