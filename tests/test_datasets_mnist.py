@@ -137,7 +137,7 @@ def test_load_mnist_errors(tmp_path, monkeypatch):
         load_mnist(tmp_path, validation_size=13)
     with pytest.raises(ValueError, match="dtype"):
         load_mnist(tmp_path, dtype="float16")
-    with pytest.raises(FileNotFoundError, match="MNIST directory"):
+    with pytest.raises(FileNotFoundError, match="MNIST.s gzipped IDX files.*no such directory"):
         load_mnist(tmp_path / "missing")
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(11, np.uint8))
     with pytest.raises(ValueError, match="12 images and 11 labels"):
