@@ -41,8 +41,9 @@ def build_parser(description):
     g.add_argument("--num-examples", type=int, default=15000, help="pendulum: number of training images")
     g.add_argument("--blur", type=float, default=1.5,
                    help="pendulum: Gaussian blur std in pixels of the rendered images (1.5: the "
-                        "variant on which VHP + REWO reaches the paper's OLS error, see README; 0: "
-                        "the sharp images of load_dataset('pendulum')'s default)")
+                        "variant on which VHP + REWO reaches the paper's OLS error, see "
+                        "benchmarks/README.md; 0: the sharp images of load_dataset('pendulum')'s "
+                        "default)")
     g.add_argument("--validation-size", type=int, default=None,
                    help="held-out examples (default: dataset's own; MNIST 10,000)")
     g.add_argument("--binarization", choices=["none", "dynamic", "static"], default=None,
@@ -96,7 +97,7 @@ def build_parser(description):
     g.add_argument("--alpha", type=float, default=0.99, help="geco/rewo: running-average weight α")
     g.add_argument("--initial-beta", type=float, default=0.1,
                    help="geco/rewo/rewo_sigmoid: initial β (REWO Alg. 1 asks for β ≪ 1; 0.1 is what "
-                        "the pendulum runs in the README use)")
+                        "the pendulum runs of benchmarks/README.md use)")
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=30, help="training epochs")
     g.add_argument("--batch-size", type=int, default=64, help="minibatch size")

@@ -5,7 +5,7 @@
 so the rate starts at `start * peak` and is `peak` from step T on. With T = 0 it is `peak` from
 the first step.
 
-Why the pendulum runs use it (README, "Pendulum"): the topology of the latent ring that VHP + REWO
+Why the pendulum runs use it (benchmarks/README.md, "Pendulum"): the topology of the latent ring that VHP + REWO
 learns is set within the first hundred Adam steps. At a constant 1e-3, Adam moves every weight
 of a freshly initialised network by about 1e-3 per step in the sign of its gradient, and in some
 seeds the encoder's curve folds over itself at once; REWO's β then rises on a folded loop and

@@ -24,7 +24,7 @@ maximum, so intensities still span [0, 1]. Blurring widens the range of angles o
 images overlap: at b = 0 the distance ||x(0) - x(theta)|| reaches its maximum by theta ~ 45 degrees
 and the top two principal components (the cos/sin modes) explain 23% of the variance; at
 b = 1.5 it saturates near 90 degrees and they explain 49%. `render_pendulum`/`load_pendulum` default
-to b = 0 (sharp); the main job (`python -m trainers.train`) and the README's pendulum tables use
+to b = 0 (sharp); the main job (`python -m trainers.train`) and the pendulum tables of benchmarks/README.md use
 b = 1.5, and every reported figure says which one it used.
 """
 
