@@ -94,6 +94,10 @@ def train_case(case, strategy=None, shard=False):
                         for k, vs in history.history.items()},
             "weights": {f"{i:02d}:{w.path.rsplit('/', 1)[-1]}": w.numpy()
                         for i, w in enumerate(model.weights)},
+            # every block's optimiser state: moments and its own step count
+            "optimizer": {f"{name}:{i:02d}": np.asarray(v.numpy())
+                          for name, opt in model.optimizer.blocks.items()
+                          for i, v in enumerate(opt.variables)},
             "replicas": strategy.num_replicas_in_sync}
 
 
@@ -181,6 +185,10 @@ def _assert_same_training(reference, other, label):
     for key, value in reference["weights"].items():
         np.testing.assert_allclose(other["weights"][key], value, rtol=RTOL, atol=ATOL,
                                    err_msg=f"{label}: weight {key}")
+    assert other["optimizer"].keys() == reference["optimizer"].keys(), label
+    for key, value in reference["optimizer"].items():
+        np.testing.assert_allclose(other["optimizer"][key], value, rtol=RTOL, atol=ATOL,
+                                   err_msg=f"{label}: optimizer state {key}")
 
 
 # ------------------------------------------------------------------ tests

@@ -155,8 +155,6 @@ class BoundOnlyPrior(StandardNormalPrior):
     every log p(z) it uses is shifted by exactly -1 nat.
     """
 
-    analytic_kl = False
-
     def log_prob_estimate(self, distribution, z, seed=None):
         seed.shape.assert_is_compatible_with([2])
         return distribution.log_prob(z) - 1.0

@@ -50,7 +50,7 @@ def test_cli_flags_are_checked_and_reach_the_optimizer():
         "--learning-rate", "2e-3", "--lr-warmup-steps", "40", "--lr-warmup-start", "0.25"])
     x = np.random.default_rng(0).uniform(size=(8, 4, 4, 1)).astype("float32")
     model = build_model(config, (4, 4, 1), x, steps_per_epoch=1)
-    schedule = model.optimizer.get_config()["learning_rate"]
+    schedule = model.optimizer.get_config()["optimizer"]["config"]["learning_rate"]
     assert schedule["class_name"] == "WarmupLearningRate"
     assert schedule["config"] == {"peak": 2e-3, "warmup_steps": 40, "start": 0.25}
 

@@ -93,7 +93,7 @@ def test_hypermodel_builds_the_sampled_prior_and_controller(tmp_path):
         model = hypermodel.build(_set(hypermodel, **values))
         assert type(model.prior) is prior_class and type(model.beta_controller) is controller_class
         assert model.latent_dim == values["latent_dim"]
-        rate = model.optimizer.get_config()["learning_rate"]      # the warm-up schedule's peak
+        rate = model.optimizer.get_config()["optimizer"]["config"]["learning_rate"]  # the warm-up schedule's peak
         peak = rate["config"]["peak"] if isinstance(rate, dict) else rate
         assert np.isclose(peak, values["learning_rate"])
         size = getattr(model.prior, "num_components", getattr(model.prior, "num_pseudo_inputs", None))

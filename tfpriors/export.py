@@ -1,8 +1,10 @@
 """SavedModel export of a trained VAE as a stateless sampler for serving (TF-Serving, saved_model_cli).
 
-The archive holds these signatures, built on the model's public interface (`prior_distribution`,
-`posterior`, `posterior_and_prior`, `likelihood_distribution`, `decode`). Legend: N samples,
-B images, D = dim z, (H, W, C) = model.data_shape, K mixture components.
+The archive holds these signatures, built on the latent interface of `trainers.latent_model`
+(`sample`, `sample_component`, `encode_distribution`, `decode`, and the IS estimator's
+`infer`/`sample_posterior`/`log_prior`), so every model (VAE, HVAE) exports the same way. Legend:
+N samples, B images, D = the code size (VAE: dim z; HVAE: dim z1 + dim z2, code [z1, z2]),
+(H, W, C) = model.data_shape, K mixture components.
 
     sample            (num_samples int32 [], seed int32 [2]) -> images [N, H, W, C], z [N, D]
                       z_n ~ p(z) by TFP's stateless sampling (a mixture draws the component
@@ -114,25 +116,13 @@ def _checked_batch(name, tensor, trailing_shape):
 
 
 # ---------------------------------------------------------------------- the signatures
-def _mixture_size(model):
-    """K if p(z) is a tfd.MixtureSameFamily (MoG, VampPrior), else None."""
-    distribution = model.prior_distribution()
-    if not isinstance(distribution, tfd.MixtureSameFamily):
-        return None
-    size = tf.compat.dimension_value(distribution.components_distribution.batch_shape[-1])
-    if size is None:
-        raise ValueError("Expected the mixture prior to have a static number of components. "
-                         f"Received batch shape {distribution.components_distribution.batch_shape}")
-    return int(size)
-
-
 def _make_sample(model, max_samples):
     def sample(num_samples, seed):
         """z ~ p(z) [N, D] and images = E[x|z] [N, H, W, C]."""
         check = _check_num_samples(num_samples, 0, max_samples, "sample", "max_samples")
         num_samples = _after([check], num_samples)
-        z = model.prior_distribution().sample(num_samples, seed=_checked_seed(seed))   # [N, D]
-        return {"images": model.decode(z), "z": z}
+        images, z = model.sample(num_samples, _checked_seed(seed))                # [N, D]
+        return {"images": images, "z": z}
     return sample
 
 
@@ -146,17 +136,16 @@ def _make_sample_component(model, max_samples, num_components):
                     f"{num_components} mixture components). Received: component={{}}", component),
         ]
         component, num_samples = _after(checks, component, num_samples)
-        components = model.prior_distribution().components_distribution   # batch [K], event [D]
-        z = components[component].sample(num_samples, seed=_checked_seed(seed))       # [N, D]
-        return {"images": model.decode(z), "z": z}
+        images, z = model.sample_component(component, num_samples, _checked_seed(seed))
+        return {"images": images, "z": z}
     return sample_component
 
 
 def _make_encode(model):
     def encode(images):
         """loc, scale [B, D] of q(z|x) = N(loc, diag(scale^2))."""
-        posterior = model.posterior(_checked_batch("images", images, model.data_shape))
-        return {"loc": posterior.mean(), "scale": posterior.stddev()}
+        loc, scale = model.encode_distribution(_checked_batch("images", images, model.data_shape))
+        return {"loc": loc, "scale": scale}
     return encode
 
 
@@ -211,9 +200,8 @@ def export_sampler(model, path, max_samples=10000, version=1, verbose=False,
     """Writes `model` as a SavedModel with the signatures listed in the module docstring.
 
     Args:
-      model: a `trainers.VAE` (or any Keras model with `data_shape`, `latent_dim`, `prior`,
-        `prior_distribution()`, `posterior(x)`, `posterior_and_prior(x)`,
-        `likelihood_distribution(z)` and `decode(z)` that owns all its variables).
+      model: a `trainers.latent_model.LatentModel` (VAE, HVAE), or any Keras model with its
+        latent interface that owns all its variables.
       path: directory to write to (created; files of an existing SavedModel there are replaced).
       max_samples: largest `num_samples` that `sample` and `sample_component` accept (>= 1).
       version: an int >= 0 (default 1) writes to `path/<version>`, the layout TF-Serving
@@ -238,7 +226,7 @@ def export_sampler(model, path, max_samples=10000, version=1, verbose=False,
     chunk_size = check_positive_int("log_likelihood_chunk_size", log_likelihood_chunk_size)
     out_dir = _versioned_path(path, version)
     _ensure_built(model)
-    num_components = _mixture_size(model)
+    num_components = model.num_components
     spec = _input_specs()
 
     endpoints = [   # the first endpoint added also becomes `serving_default`

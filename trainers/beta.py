@@ -4,8 +4,8 @@ A controller is a Keras layer whose state lives in non-trainable weights, so it 
 `.keras` files and checkpoints and resumes where it stopped. The trainer calls, once per step:
 
     beta = controller.beta()            # β used in this step's loss  (scalar tensor)
-    gate = controller.prior_gate()      # 1.0 if the prior's weights are updated this step, else 0.0
-    ...  apply gradients  ...
+    gates = controller.block_gates()    # {block name: bool}: which parameter blocks are updated
+    ...  apply gradients, block by block (trainers.blocks.BlockOptimizer)  ...
     controller.update(constraint)       # constraint: this step's reconstruction error C (scalar)
 
 Constraint-based controllers (GECO, REWO; Klushyn et al. 2019) read `constraint`; schedules ignore it.
@@ -54,6 +54,13 @@ class BetaController(keras.layers.Layer):
     def prior_gate(self):
         """1.0 when the prior's weights are trained this step, 0.0 otherwise."""
         return tf.constant(1.0)
+
+    def block_gates(self):
+        """{parameter block name: bool scalar tensor}: the blocks updated this step.
+
+        Blocks not named are always updated. A closed block is not touched at all: its weights,
+        optimiser moments and step count keep their values (`trainers.blocks`)."""
+        return {}
 
     def update(self, constraint):
         """Advances the controller by one step given this step's constraint value C."""

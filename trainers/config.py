@@ -1,5 +1,5 @@
 """Run configuration: the command-line flags of `python -m trainers.train`, JSON config files,
-and the factory that turns a configuration into a compiled VAE.
+and the factory that turns a configuration into a compiled model (VAE or, with --model hvae, HVAE).
 
 A configuration is a flat dict whose keys are the flag names with underscores. A JSON file given
 with --config supplies values; flags given on the command line override it.
@@ -22,6 +22,7 @@ from trainers.cli import ArgumentParser
 from trainers.distribute import STRATEGIES, is_distributed
 from trainers.learning_rate import learning_rate_for
 from trainers.objectives import get_objective
+from trainers.hvae import build_hvae
 from trainers.vae import VAE
 
 __all__ = ["build_parser", "parse_config", "build_model"]
@@ -49,13 +50,20 @@ def build_parser(description):
     g.add_argument("--binarization", choices=["none", "dynamic", "static"], default=None,
                    help="Bernoulli binarisation of the inputs (default: dynamic for mnist, none otherwise)")
     g = p.add_argument_group("model")
+    g.add_argument("--model", choices=["vae", "hvae"], default="vae",
+                   help="vae: one latent z; hvae: the VampPrior paper's two-level VAE (Sec. 3.3) with "
+                        "the prior on z2 (--latent-dim) and p(z1|z2) (--z1-dim), gated MLPs of "
+                        "--hidden-units[0] units (the paper: 300, 40 + 40 latents)")
+    g.add_argument("--z1-dim", type=int, default=None,
+                   help="hvae: dimension of z1 (default: --latent-dim)")
     g.add_argument("--architecture", choices=["mlp", "gated", "conv"], default="mlp",
                    help="mlp: ReLU MLP; gated: the VampPrior paper's gated MLP; conv: small conv nets")
     g.add_argument("--hidden-units", type=int, nargs="+", default=[256, 256, 256, 256],
                    help="hidden widths of the MLPs (conv: width of the dense layer); default FC 256x4 "
                         "as the VHP paper's Table 3 (the VampPrior paper's gated MLP: --architecture "
                         "gated --hidden-units 300 300)")
-    g.add_argument("--latent-dim", type=int, default=2, help="dimension D of z")
+    g.add_argument("--latent-dim", type=int, default=2,
+                   help="dimension D of z (hvae: of z2, the latent the prior models)")
     g.add_argument("--prior", choices=["standard_normal", "mog", "vampprior", "vhp"],
                    default="vhp",
                    help="the prior p(z); vhp: hierarchical prior of Klushyn et al. 2019")
@@ -170,6 +178,11 @@ def parse_config(parser, argv=None):
         check_positive_int(key, config[key])
     if config.get("logical_cpus") is not None:
         check_positive_int("logical_cpus", config["logical_cpus"])
+    if config.get("z1_dim") is not None:
+        check_positive_int("z1_dim", config["z1_dim"])
+    if config.get("model", "vae") == "hvae" and config["architecture"] == "conv":
+        raise ValueError("Expected --architecture mlp or gated with --model hvae (its conditionals "
+                         "are MLPs). Received: --architecture conv")
     check_non_negative_int("warmup_epochs", config["warmup_epochs"])
     check_non_negative_int("lr_warmup_steps", config["lr_warmup_steps"])
     learning_rate_for(config["learning_rate"], config["lr_warmup_steps"], config["lr_warmup_start"])
@@ -262,12 +275,23 @@ def build_model(config, shape, train_images, steps_per_epoch, strategy=None):
 
 def _build_model(config, shape, train_images, steps_per_epoch, steps_per_execution):
     keras.utils.set_random_seed(config["seed"])
-    encoder, decoder = _networks(config, shape)
+    # Layers draw their initialiser seeds when constructed: the VAE's networks come first, as
+    # they always have, so that a seed gives the same weights as before.
+    networks = _networks(config, shape) if config.get("model", "vae") == "vae" else None
     likelihood = _likelihood(config)
     beta = _beta_controller(config, steps_per_epoch)
-    model = VAE(encoder, decoder, _prior(config, shape, train_images), likelihood,
-                objective=get_objective(config["objective"], config["num_samples"]), beta=beta,
-                seed=config["seed"])
+    prior = _prior(config, shape, train_images)
+    objective = get_objective(config["objective"], config["num_samples"])
+    if networks is None:
+        model = build_hvae(shape, prior, likelihood,
+                           latent_dims=(config.get("z1_dim") or config["latent_dim"],
+                                        config["latent_dim"]),
+                           hidden_units=config["hidden_units"][0],
+                           gated=config["architecture"] == "gated", objective=objective, beta=beta,
+                           seed=config["seed"])
+    else:
+        model = VAE(*networks, prior, likelihood, objective=objective, beta=beta,
+                    seed=config["seed"])
     model.build((None,) + tuple(shape))
     rate = learning_rate_for(config["learning_rate"], config.get("lr_warmup_steps", 0),
                              config.get("lr_warmup_start", 0.1))

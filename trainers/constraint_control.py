@@ -20,7 +20,8 @@ and then updates β:
                       equivalently logit β_t = logit β_{t-1} - ν δ_t.
 
 REWO's initial phase (Alg. 1): β stays at its initial value (β ≪ 1) and only the encoder and
-decoder are trained (`prior_gate()` = 0) until Ĉ_t < κ² for the first time; from that step on β
+decoder are trained (`prior_gate()` = 0, the prior's parameter block closed: see
+`trainers.blocks`) until Ĉ_t < κ² for the first time; from that step on β
 is updated every step and the prior is trained jointly (`prior_gate()` = 1), for good.
 
 Distributed training: `constraint` is the global batch mean (the trainer all-reduces it), and
@@ -141,6 +142,11 @@ class _PhasedController(_ConstraintController):
 
     def prior_gate(self):
         return tf.convert_to_tensor(self.main_phase.value)
+
+    def block_gates(self):
+        """The prior's block is closed in the initial phase (`trainers.blocks`): its optimiser
+        starts, like a fresh one, at the first step of the main phase."""
+        return {"prior": self.main_phase.value > 0.5}
 
     def _enter_main_phase(self, delta):
         """Switches to the main phase at the first Ĉ_t < κ²; returns the (new) phase flag."""

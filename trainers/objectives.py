@@ -1,11 +1,12 @@
 """Training objectives: the S-sample ELBO and the K-sample IWAE bound, for any prior.
 
-Both take the model's public pieces (posterior q(z|x), prior p(z), likelihood p(x|z)) and return
-per-example terms [B]. Legend: S samples, B batch, D latents, H W C image.
+Both are written on the latent interface of `trainers.latent_model` (z below stands for all
+latents, e.g. (z1, z2) in the HVAE) and return per-example terms [B]. Legend: S samples,
+B batch, D code size, H W C image.
 
 ELBO (β-weighted):   loss = -1/S sum_s log p(x|z_s) + β KL(q(z|x) || p(z)),  z_s ~ q(z|x)
-    KL is analytic when both sides are diagonal Gaussians (prior.analytic_kl), else the
-    S-sample Monte-Carlo estimate 1/S sum_s [log q(z_s|x) - log p(z_s)].
+    KL from `model.kl_divergence`: in closed form where TFP has one registered for the
+    distributions, else the S-sample Monte-Carlo estimate 1/S sum_s [log q(z_s|x) - log p(z_s)].
 IWAE (Burda et al. 2016):  loss = -log 1/K sum_k exp(log p(x|z_k) + β [log p(z_k) - log q(z_k|x)])
     which is the importance-weighted bound for β = 1.
 """
@@ -17,7 +18,6 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfpriors._validation import check_positive_int
-from tfpriors.priors import prior_log_prob
 
 tfd = tfp.distributions
 
@@ -25,67 +25,63 @@ __all__ = ["ELBO", "IWAE", "get_objective"]
 
 
 def _sample_terms(model, x, num_samples, seed, batch_slice=None):
-    """Draws z ~ q(z|x) and returns the log-densities needed by both objectives.
+    """Draws the latents from q and returns the log-densities needed by both objectives.
+
+    Written on the latent interface (`trainers.latent_model`), so it serves every model.
 
     Args:
-      model: the VAE.
+      model: a LatentModel (VAE, HVAE).
       x: [B, H, W, C] images (a replica's share of the global batch under a strategy).
       num_samples: S.
       seed: int32 [2] stateless seed of the step.
       batch_slice: None, or a `trainers.distribute.BatchSlice` (offset, global_size) placing x
         in the global batch. Every random number is then the one single-device training on the
-        global batch uses for the same example (see `_replica_noise_terms`).
+        global batch uses for the same example (see `_replica_noise`).
 
     Returns:
-      dict with q (the posterior), z [S, B, D], params [S, B, H, W, C], log_px, log_pz, log_qz [S, B].
+      dict with inference, sample (code [S, B, D], log_q), params [S, B, H, W, C],
+      log_px, log_pz (log p(latents)), log_qz [S, B].
     """
     prior_seed, sample_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    q, prior = model.posterior_and_prior(x)
-    if batch_slice is None:
-        z = q.sample(num_samples, seed=sample_seed)                 # [S, B, D]
-        log_pz = None
+    inference = model.infer(x)
+    local = tf.shape(x)[0]
+    rows = local if batch_slice is None else batch_slice.global_size
+    # MultivariateNormalDiag(0, 1).sample(S, seed) is the noise of q.sample(S, seed): TFP draws
+    # it and applies scale then shift, so loc + scale * eps is bitwise the same draw.
+    standard = tfd.MultivariateNormalDiag(loc=tf.zeros([rows, model.noise_dim]),
+                                          scale_diag=tf.ones([rows, model.noise_dim]))
+    eps = standard.sample(num_samples, seed=sample_seed)                        # [S, rows, N]
+    if batch_slice is not None:
+        eps = eps[:, batch_slice.offset:batch_slice.offset + local]             # [S, B, N]
+    sample = model.sample_posterior(inference, eps)
+    if batch_slice is not None and model.stochastic_prior:
+        log_pz = _replica_noise(model, inference, sample.code, prior_seed, batch_slice)
     else:
-        z, log_pz = _replica_noise_terms(model, q, prior, num_samples, sample_seed, prior_seed,
-                                         batch_slice)
-    params = model.decoder(z)                                    # [S, B, H, W, C]
-    log_px = model.likelihood.distribution(params).log_prob(x)   # [S, B]
-    if log_pz is None:
-        log_pz = prior_log_prob(model.prior, prior, z, seed=prior_seed)  # [S, B]
-    log_qz = q.log_prob(z)                                       # [S, B]
-    return dict(q=q, prior=prior, z=z, params=params, log_px=log_px, log_pz=log_pz, log_qz=log_qz)
+        log_pz = model.log_prior(inference, sample.code, seed=prior_seed)       # [S, B]
+    params = model.likelihood_params(sample.code)                               # [S, B, H, W, C]
+    log_px = model.likelihood.distribution(params).log_prob(x)                  # [S, B]
+    return dict(inference=inference, sample=sample, params=params, log_px=log_px,
+                log_pz=log_pz, log_qz=sample.log_q)
 
 
-def _replica_noise_terms(model, q, prior, num_samples, sample_seed, prior_seed, batch_slice):
-    """z ~ q(z|x) and log p(z) for a replica with the noise of the global batch's rows.
+def _replica_noise(model, inference, code, prior_seed, batch_slice):
+    """log p(latents) for a replica, with the prior noise of the global batch's rows.
 
-    Stateless random ops are not sliceable: the numbers drawn for shape [S, B_global, D] in rows
-    offset..offset+B are not those drawn for shape [S, B, D]. So the replica draws what
-    single-device training draws for the whole global batch and keeps its own rows:
-
-    * posterior: `MultivariateNormalDiag(loc, scale).sample(S, seed)` equals, bitwise,
-      loc + scale * eps with eps the same call on a standard normal of the same shape (TFP
-      samples the standard normal and applies scale then shift). The replica samples eps for
-      [S, B_global, D] (S x B_global x D normals, negligible), slices its rows, and forms
-      loc + scale * eps, so z and its reparameterisation gradient match single-device training.
-    * prior: a prior with a stochastic bound (`log_prob_estimate`, the VHP's importance
-      samples of ζ) draws its noise with the shape of z. The replica pads its z with zero rows
-      to [S, B_global, D], evaluates the bound with the step's prior seed and keeps its rows.
-      The padding rows are constants whose results are dropped (no gradient); the price is
-      that each replica evaluates that prior on the global batch. Closed-form priors draw no
-      noise and are evaluated on the local rows only.
+    Stateless random ops are not sliceable: the numbers drawn for shape [S, B_global, D] in
+    rows offset..offset+B are not those drawn for shape [S, B, D]. The posterior noise is
+    therefore drawn for the global batch and sliced (`_sample_terms`). A prior with a
+    stochastic bound (`log_prob_estimate`, the VHP's importance samples of ζ) draws its own
+    noise with the shape of the code: the replica pads its code with zero rows to
+    [S, B_global, D], evaluates the bound with the step's prior seed and keeps its rows. The
+    padding rows are constants whose results are dropped (no gradient); the price is that each
+    replica evaluates that prior on the global batch. Closed-form priors draw no noise and are
+    evaluated on the local rows only.
     """
     offset, global_size = batch_slice
-    loc, scale = q.loc, q.scale.diag                                                   # [B, D]
-    local, dim = tf.shape(loc)[0], tf.shape(loc)[1]
-    standard = tfd.MultivariateNormalDiag(loc=tf.zeros([global_size, dim], loc.dtype),
-                                          scale_diag=tf.ones([global_size, dim], loc.dtype))
-    eps = standard.sample(num_samples, seed=sample_seed)[:, offset:offset + local]   # [S, B, D]
-    z = loc + scale * eps                                                               # [S, B, D]
-    if getattr(model.prior, "log_prob_estimate", None) is None:
-        return z, None                    # closed form: no noise, evaluated on the local rows
-    padded = tf.pad(z, [[0, 0], [offset, global_size - offset - local], [0, 0]])     # [S, Bg, D]
-    log_pz = prior_log_prob(model.prior, prior, padded, seed=prior_seed)              # [S, Bg]
-    return z, log_pz[:, offset:offset + local]
+    local = tf.shape(code)[1]
+    padded = tf.pad(code, [[0, 0], [offset, global_size - offset - local], [0, 0]])   # [S, Bg, D]
+    log_pz = model.log_prior(inference, padded, seed=prior_seed)                      # [S, Bg]
+    return log_pz[:, offset:offset + local]
 
 
 def _constraint(model, x, params):
@@ -119,10 +115,7 @@ class ELBO(Objective):
     def __call__(self, model, x, beta, seed, batch_slice=None):
         t = _sample_terms(model, x, self.num_samples, seed, batch_slice)
         reconstruction = -tf.reduce_mean(t["log_px"], axis=0)                  # [B]
-        if getattr(model.prior, "analytic_kl", False):
-            kl = tfd.kl_divergence(t["q"], t["prior"])                         # [B]
-        else:
-            kl = tf.reduce_mean(t["log_qz"] - t["log_pz"], axis=0)              # [B]
+        kl = model.kl_divergence(t["inference"], t["sample"], t["log_pz"])     # [B]
         return dict(loss=reconstruction + beta * kl, reconstruction=reconstruction, kl=kl,
                     elbo=-reconstruction - kl, constraint=_constraint(model, x, t["params"]))
 

@@ -41,9 +41,12 @@ def _plots(model, splits, config, history, run_dir):
     means = model.encode(val).numpy()
     images, z = model.sample(2000, seed=np.array([config["seed"], 7], np.int32))
     prior = model.prior_distribution()
+    # The density panel needs p over the plotted code: the prior layer's latent is the whole
+    # code in a one-level model only (not in the HVAE, whose code is [z1, z2]).
+    density = prior.log_prob if model.prior.latent_dim == model.latent_dim else None
     cyclic = splits.name == "pendulum"
     plotting.plot_latent_space(run_dir / "latent_space.png", means, splits.val_labels[:2000],
-                               prior_samples=z.numpy(), prior_log_prob=prior.log_prob,
+                               prior_samples=z.numpy(), prior_log_prob=density,
                                label_name="angle (rad)" if cyclic else "label", cyclic=cyclic)
     plotting.plot_training_curves(run_dir / "training_curves.png", history)
     plotting.plot_reconstructions(run_dir / "reconstructions.png", val[:20], model(val[:20]).numpy())

@@ -1,6 +1,7 @@
 """Streamed posterior sampling: the engine behind the IS log-likelihood, the ELBO and the prior fit.
 
-For each image x_n, S samples z_{n,s} = mu_n + sigma_n * eps_{n,s} ~ q(z|x_n) are drawn in chunks
+For each image x_n, S samples z_{n,s} ~ q(z|x_n) (all latents, `model.sample_posterior` of the noise
+eps_{n,s}; for one Gaussian z: mu_n + sigma_n * eps_{n,s}) are drawn in chunks
 of C samples inside one graph loop (`tf.while_loop`), and only running per-example statistics
 are kept, so peak memory depends on B * C (batch times chunk), not on S:
 
@@ -33,7 +34,6 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfpriors.evaluation._common import padded_batches
-from tfpriors.priors import prior_log_prob
 
 tfd = tfp.distributions
 
@@ -91,37 +91,31 @@ def _logaddexp(a, b):
     return tf.reduce_logsumexp(tf.stack([a, b]), axis=0)
 
 
-def chunk_log_weights(model, x, q, prior, loc, scale, eps, prior_seed, chunk_index, first_sample,
+def chunk_log_weights(model, x, inference, eps, prior_seed, chunk_index, first_sample,
                       sample_ids, num_samples, with_likelihood=True):
     """Importance log-weights of one chunk of C samples for a batch of B images.
 
-        z = loc + scale * eps,   log w = log p(x|z) + log p(z) - log q(z|x)
+        latents = model.sample_posterior(inference, eps)   (VAE: z = loc + scale * eps)
+        log w = log p(x|latents) + log p(latents) - log q(latents|x)
 
     Samples whose index first_sample + sample_ids is >= num_samples get log w = -inf.
-    log p(z) is `prior_log_prob` seeded with fold_in(prior_seed, chunk_index) (VHP: its bound).
+    log p(latents) is `model.log_prior` seeded with fold_in(prior_seed, chunk_index) (VHP: its bound).
 
     Returns:
       (log_w, log_px, log_pz, log_qz) each [C, B], and valid bool [C, 1]. log_px is zeros when
       `with_likelihood` is False.
     """
-    z = loc + scale * eps                                               # [C, B, D]
-    log_qz = q.log_prob(z)                                              # [C, B]
-    log_pz = prior_log_prob(model.prior, prior, z,
-                            seed=tf.random.experimental.stateless_fold_in(prior_seed, chunk_index))
+    sample = model.sample_posterior(inference, eps)                     # code [C, B, D]
+    log_qz = sample.log_q                                               # [C, B]
+    log_pz = model.log_prior(inference, sample.code,
+                             seed=tf.random.experimental.stateless_fold_in(prior_seed, chunk_index))
     if with_likelihood:
-        log_px = model.likelihood_distribution(z).log_prob(x)           # [C, B]
+        log_px = model.likelihood_distribution(sample.code).log_prob(x)   # [C, B]
     else:
         log_px = tf.zeros_like(log_qz)
     valid = (first_sample + sample_ids < num_samples)[:, None]          # [C, 1]
     log_w = tf.where(valid, log_px + log_pz - log_qz, -np.inf)          # [C, B]
     return log_w, log_px, log_pz, log_qz, valid
-
-
-def _loc_scale(q):
-    if not isinstance(q, tfd.MultivariateNormalDiag):
-        raise ValueError("Expected `model.posterior(x)` to return a tfd.MultivariateNormalDiag "
-                         f"(reparameterised as loc + scale * eps). Received: {type(q).__name__}")
-    return q.loc, q.stddev()                                            # [B, D] each
 
 
 _STEPS = {}   # (id(model), settings) -> tf.function; entries are dropped when the model is freed
@@ -146,26 +140,23 @@ def _make_step(model_ref, num_samples, chunk_size, batch_size, with_likelihood, 
     """
     model = model_ref()
     num_chunks, chunk = chunk_layout(num_samples, chunk_size)
-    latent_dim = int(model.latent_dim)
+    noise_dim = int(model.noise_dim)
     shape = (batch_size,) + tuple(int(s) for s in model.data_shape)
-    analytic = bool(getattr(model.prior, "analytic_kl", False))
 
     def step(x, first_index, seed):
         model = model_ref()
         noise_seed, prior_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         prior_seed = tf.random.experimental.stateless_fold_in(prior_seed, first_index)
         key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=noise_seed)
-        q = model.posterior(x)                                          # batch [B], event [D]
-        loc, scale = _loc_scale(q)
-        prior = model.prior_distribution()                              # once per call, not per chunk
+        inference = model.infer(x)                     # once per call, not per chunk
         sample_ids = tf.range(chunk, dtype=tf.int64)                    # [C]
 
         def body(c, lse_w, lse_2w, sum_px, sum_pz, sum_qz):
             first_sample = tf.cast(c, tf.int64) * chunk
             eps = batch_noise(key, counter, first_index, first_sample, chunk, batch_size,
-                               latent_dim)                              # [C, B, D]
+                               noise_dim)                               # [C, B, N]
             log_w, log_px, log_pz, log_qz, valid = chunk_log_weights(
-                model, x, q, prior, loc, scale, eps, prior_seed, c, first_sample, sample_ids,
+                model, x, inference, eps, prior_seed, c, first_sample, sample_ids,
                 num_samples, with_likelihood)
             zero = tf.zeros_like(log_w)
             return (c + 1,
@@ -183,8 +174,9 @@ def _make_step(model_ref, num_samples, chunk_size, batch_size, with_likelihood, 
             parallel_iterations=_PARALLEL_ITERATIONS)
         out = {"lse_w": lse_w, "lse_2w": lse_2w, "sum_log_px": sum_px, "sum_log_pz": sum_pz,
                "sum_log_qz": sum_qz}
-        if analytic:
-            out["analytic_kl"] = tfd.kl_divergence(q, prior)            # [B]
+        analytic_kl = model.analytic_kl(inference)                      # [B] or None
+        if analytic_kl is not None:
+            out["analytic_kl"] = analytic_kl
         return out
 
     signature = [tf.TensorSpec(shape, tf.float32), tf.TensorSpec([], tf.int64),
@@ -197,7 +189,7 @@ def posterior_sample_statistics(model, images, num_samples, chunk_size, batch_si
     """Per-example statistics of S posterior samples, streamed in chunks (see the module docstring).
 
     Args:
-      model: a model with the VAE public interface; `posterior(x)` a MultivariateNormalDiag.
+      model: a model with the latent interface of `trainers.latent_model` (VAE, HVAE).
       images: checked float32 array [N, H, W, Ch].
       num_samples: S.
       chunk_size: C, samples per chunk (the peak memory grows with B * C).
@@ -211,7 +203,7 @@ def posterior_sample_statistics(model, images, num_samples, chunk_size, batch_si
         log_mean_weight = log 1/S sum_s w_s (the importance-sampling estimate of log p(x)),
         log_ess = log of the effective sample size (sum_s w_s)^2 / sum_s w_s^2,
         mean_log_px, mean_log_pz, mean_log_qz = sample means of the three log-densities,
-        analytic_kl = KL(q(z|x) || p(z)) in closed form, only if `model.prior.analytic_kl`.
+        analytic_kl = KL(q(z|x) || p(z)) in closed form, only if `model.analytic_kl` has one.
     """
     step = _cached_step(model, num_samples, chunk_size, min(batch_size, images.shape[0]),
                         bool(with_likelihood), bool(jit_compile))

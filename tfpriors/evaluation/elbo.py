@@ -1,8 +1,9 @@
-"""The evidence lower bound per image, with an analytic KL where both sides are diagonal Gaussians.
+"""The evidence lower bound per image, with an analytic KL where one exists.
 
-    ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z))
+    ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z))      (z: all latents)
 
-KL is analytic when the prior layer declares `analytic_kl` (standard normal prior), else the
+KL is analytic when `model.analytic_kl` has a closed form (TFP registers one for the pair of
+distributions: a standard normal prior and a one-level Gaussian posterior), else the
 Monte-Carlo estimate E_q[log q(z|x) - log p(z)] with the same samples as the first term
 (Kingma & Welling 2014, Eqs. 3 and 7). Every normalising constant is kept: nats per image.
 """

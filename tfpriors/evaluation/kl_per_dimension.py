@@ -115,7 +115,7 @@ def kl_per_dimension(model, images, num_samples=10, batch_size=32, seed=0):
         key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=noise_seed)
     else:
         reference = "standard_normal"
-    latent_dim = int(model.latent_dim)
+    latent_dim = int(prior.event_shape[-1])
     rows = []
     for start in range(0, images.shape[0], batch_size):
         x = tf.constant(images[start:start + batch_size])

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tfpriors._validation import check_positive_int
 from tfpriors.evaluation._common import Estimate, check_images, check_seed
-from tfpriors.evaluation._sampling import (_loc_scale, _logaddexp, chunk_log_weights, example_noise,
+from tfpriors.evaluation._sampling import (_logaddexp, chunk_log_weights, example_noise,
                                           posterior_sample_statistics)
 
 __all__ = ["log_likelihood", "log_likelihood_graph", "DEFAULT_CHUNK_SIZE", "DEFAULT_BATCH_SIZE"]
@@ -53,9 +53,9 @@ def log_likelihood(model, images, num_samples=5000, chunk_size=DEFAULT_CHUNK_SIZ
     """Importance-sampling estimate of log p(x) per image, with q(z|x) as the proposal.
 
     Args:
-      model: a model with the public interface of `trainers.VAE`; `posterior(x)` must be a
-        MultivariateNormalDiag. The prior's log-density comes from
-        `tfpriors.priors.prior_log_prob` (a priors' own stochastic bound where it has one).
+      model: a model with the latent interface of `trainers.latent_model` (VAE, HVAE). The
+        prior's log-density comes from `model.log_prior` (a prior's own stochastic bound where
+        it has one).
       images: array [N, H, W, C] with (H, W, C) = model.data_shape, finite values.
       num_samples: S, importance samples per image (5000 in the VampPrior paper).
       chunk_size: samples per chunk; peak memory grows with chunk_size * batch_size.
@@ -101,7 +101,7 @@ def log_likelihood_graph(model, images, num_samples, seed, chunk_size=DEFAULT_CH
 
         log p(x_n) ~= logsumexp_s log w_{n,s} - log S,
         log w_{n,s} = log p(x_n|z_{n,s}) + log p(z_{n,s}) - log q(z_{n,s}|x_n),
-        z_{n,s} = mu_n + sigma_n * eps_{n,s}  ~  q(z|x_n)
+        z_{n,s} = model.sample_posterior(eps_{n,s})  ~  q(z|x_n)   (all latents)
 
     The S samples are drawn in ceil(S / C) chunks of C = chunk_size inside a `tf.while_loop`
     that keeps only the running log-sum-exp (lse <- logaddexp(lse, logsumexp over the chunk)),
@@ -116,8 +116,7 @@ def log_likelihood_graph(model, images, num_samples, seed, chunk_size=DEFAULT_CH
     both use the same chunks (S a multiple of C).
 
     Args:
-      model: a model with the public interface of `trainers.VAE`; `posterior(x)` must be a
-        MultivariateNormalDiag.
+      model: a model with the latent interface of `trainers.latent_model`.
       images: float32 [B, H, W, C] (B may be unknown when tracing; the values are not checked).
       num_samples: S >= 1, a Python int or an int32 scalar tensor.
       seed: int32 [2] stateless seed.
@@ -127,33 +126,31 @@ def log_likelihood_graph(model, images, num_samples, seed, chunk_size=DEFAULT_CH
       float32 [B], the estimates in nats.
 
     Raises:
-      ValueError: if `chunk_size` is not a positive int or the posterior is not a
-        MultivariateNormalDiag (when tracing).
+      ValueError: if `chunk_size` is not a positive int.
     """
     chunk = check_positive_int("chunk_size", chunk_size)
-    latent_dim = int(model.latent_dim)
+    noise_dim = int(model.noise_dim)
     images = tf.convert_to_tensor(images, tf.float32)
     num_samples = tf.convert_to_tensor(num_samples, tf.int32)
     # The seed derivation of `_sampling`'s per-batch step with first_index = 0.
     noise_seed, prior_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     prior_seed = tf.random.experimental.stateless_fold_in(prior_seed, tf.constant(0, tf.int64))
     key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=noise_seed)
-    q, prior = model.posterior_and_prior(images)                       # batch [B], event [D]
-    loc, scale = _loc_scale(q)                                          # [B, D] each
+    inference = model.infer(images)
     example_ids = tf.range(tf.shape(images, out_type=tf.int64)[0])      # [B]
     sample_ids = tf.range(chunk, dtype=tf.int64)                        # [C]
     total = tf.cast(num_samples, tf.int64)
 
     def noise(first_sample):
         per_example = tf.map_fn(
-            lambda n: example_noise(key, counter, n, first_sample, chunk, latent_dim), example_ids,
-            fn_output_signature=tf.TensorSpec([chunk, latent_dim], tf.float32))   # [B, C, D]
+            lambda n: example_noise(key, counter, n, first_sample, chunk, noise_dim), example_ids,
+            fn_output_signature=tf.TensorSpec([chunk, noise_dim], tf.float32))   # [B, C, N]
         return tf.transpose(per_example, [1, 0, 2])                     # [C, B, D]
 
     def body(c, lse):
         first_sample = tf.cast(c, tf.int64) * chunk
-        log_w = chunk_log_weights(model, images, q, prior, loc, scale, noise(first_sample),
-                                  prior_seed, c, first_sample, sample_ids, total)[0]   # [C, B]
+        log_w = chunk_log_weights(model, images, inference, noise(first_sample), prior_seed, c,
+                                  first_sample, sample_ids, total)[0]   # [C, B]
         return c + 1, _logaddexp(lse, tf.reduce_logsumexp(log_w, axis=0))
 
     num_chunks = (num_samples + chunk - 1) // chunk

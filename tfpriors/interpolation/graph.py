@@ -158,7 +158,7 @@ class LatentGraph:
 
         num_nodes = check_positive_int("num_nodes", num_nodes)
         stateless_seed = tf.constant(_check_seed(seed), dtype=tf.int32)
-        z = model.prior_distribution().sample(num_nodes, seed=stateless_seed)   # [N, D]
+        z = model.sample_latents(num_nodes, stateless_seed)                     # [N, D]
         return cls(np.asarray(z, dtype=np.float64), k, edge_weight=edge_weight)
 
     @property

@@ -4,7 +4,18 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-__all__ = ["EncoderBase", "DecoderBase", "restore_batch_shape"]
+__all__ = ["EncoderBase", "DecoderBase", "restore_batch_shape", "bounded_gaussian_heads"]
+
+
+def bounded_gaussian_heads(loc_head, log_var_head, h, bounds):
+    """Features h [..., F] -> (loc, log_var clipped to bounds), each [..., D], in float32.
+
+    Under a mixed-precision policy the layers compute in bfloat16/float16; the Gaussian's
+    parameters leave the network in float32 so that every density is computed in float32.
+    """
+    loc = ops.cast(loc_head(h), "float32")
+    log_var = ops.cast(log_var_head(h), "float32")
+    return loc, ops.clip(log_var, bounds[0], bounds[1])
 
 
 def restore_batch_shape(flat, z, event_shape):
@@ -51,12 +62,7 @@ class EncoderBase(keras.layers.Layer):
 
     def heads(self, h):
         """Maps features [B, F] to (loc, bounded log_var), each [B, D]."""
-        lo, hi = self.log_var_bounds
-        # Under a mixed-precision policy the layers compute in bfloat16/float16; the posterior's
-        # parameters leave the encoder in float32 so that every density is computed in float32.
-        loc = ops.cast(self.loc_head(h), "float32")
-        log_var = ops.cast(self.log_var_head(h), "float32")
-        return loc, ops.clip(log_var, lo, hi)
+        return bounded_gaussian_heads(self.loc_head, self.log_var_head, h, self.log_var_bounds)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.latent_dim), (input_shape[0], self.latent_dim)

@@ -13,9 +13,8 @@ __all__ = ["StandardNormalPrior"]
 
 @keras.saving.register_keras_serializable(package="tfpriors")
 class StandardNormalPrior(PriorLayer):
-    """p(z) = N(z; 0, I_D). No weights; the KL to a diagonal Gaussian posterior is analytic."""
-
-    analytic_kl = True
+    """p(z) = N(z; 0, I_D). No weights; the KL to a diagonal Gaussian posterior is analytic
+    (TFP registers KL(MultivariateNormalDiag || MultivariateNormalDiag))."""
 
     def distribution(self, encoder=None):
         zeros = tf.zeros([self.latent_dim])
