@@ -4,7 +4,18 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-__all__ = ["EncoderBase", "DecoderBase", "restore_batch_shape", "bounded_gaussian_heads"]
+__all__ = ["EncoderBase", "DecoderBase", "restore_batch_shape", "gaussian_head_layers",
+           "bounded_gaussian_heads"]
+
+
+def gaussian_head_layers(latent_dim, log_var_bounds):
+    """Checked (min, max) log-variance bounds and the loc and log_var Dense heads of width D."""
+    lo, hi = (float(b) for b in log_var_bounds)
+    if not lo < hi:
+        raise ValueError(f"Expected `log_var_bounds` = (min, max) with min < max. "
+                         f"Received: log_var_bounds={log_var_bounds!r}")
+    return ((lo, hi), keras.layers.Dense(latent_dim, name="loc"),
+            keras.layers.Dense(latent_dim, name="log_var"))
 
 
 def bounded_gaussian_heads(loc_head, log_var_head, h, bounds):
@@ -46,13 +57,8 @@ class EncoderBase(keras.layers.Layer):
         from tfpriors._validation import check_positive_int
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.input_shape_ = _shape_tuple(input_shape_)
-        lo, hi = (float(b) for b in log_var_bounds)
-        if not lo < hi:
-            raise ValueError(f"Expected `log_var_bounds` = (min, max) with min < max. "
-                             f"Received: log_var_bounds={log_var_bounds!r}")
-        self.log_var_bounds = (lo, hi)
-        self.loc_head = keras.layers.Dense(self.latent_dim, name="loc")
-        self.log_var_head = keras.layers.Dense(self.latent_dim, name="log_var")
+        self.log_var_bounds, self.loc_head, self.log_var_head = gaussian_head_layers(
+            self.latent_dim, log_var_bounds)
 
     def check_input_shape(self, input_shape):
         received = tuple(input_shape[-len(self.input_shape_):])

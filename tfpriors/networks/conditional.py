@@ -24,7 +24,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfpriors._validation import check_positive_int
-from tfpriors.networks.base import bounded_gaussian_heads, restore_batch_shape
+from tfpriors.networks.base import bounded_gaussian_heads, gaussian_head_layers, restore_batch_shape
 from tfpriors.networks.gated import dense_stack
 
 __all__ = ["ConditionalGaussian", "ConditionalDecoder"]
@@ -107,13 +107,8 @@ class ConditionalGaussian(_BranchJoin):
                  gated=True, activation="relu", log_var_bounds=(-6.0, 2.0), **kwargs):
         super().__init__(input_dims, branch_units, hidden_units, gated, activation, **kwargs)
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        lo, hi = (float(b) for b in log_var_bounds)
-        if not lo < hi:
-            raise ValueError(f"Expected `log_var_bounds` = (min, max) with min < max. "
-                             f"Received: log_var_bounds={log_var_bounds!r}")
-        self.log_var_bounds = (lo, hi)
-        self.loc_head = keras.layers.Dense(self.latent_dim, name="loc")
-        self.log_var_head = keras.layers.Dense(self.latent_dim, name="log_var")
+        self.log_var_bounds, self.loc_head, self.log_var_head = gaussian_head_layers(
+            self.latent_dim, log_var_bounds)
 
     def build(self, input_shape=None):
         width = self._build_features()
