@@ -6,6 +6,7 @@ threads, NLL samples and subset, data split) so the two can run back to back:
   model: gated MLP 784-300-300-40, log-variance Hardtanh(-6, 2), He-normal init, Bernoulli
          decoder, VampPrior with K=500 pseudo-inputs (N(0.05, 0.01) init, Hardtanh(0, 1)),
          Adam 5e-4, batch 100, dynamic binarization. --model vae: standard normal prior.
+         --levels 2: the HVAE (L=2) with the same gated 300-unit layers, 40 + 40 latents.
   data:  train = first 50,000 MNIST train images; test = last 10,000, binarized once with
          numpy RandomState(0).binomial(1, x/255): the same bits (SHA-256 recorded) as pythae's script.
   train: throughput = examples/s over all steps after the first 20 warm-up steps (which also
@@ -36,7 +37,11 @@ WARMUP_STEPS = 20
 def parse_args(argv=None):
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True, help="directory with train-images-idx3-ubyte.gz etc.")
-    p.add_argument("--model", choices=["vamp", "vae"], default="vamp")
+    p.add_argument("--model", choices=["vamp", "vae"], default="vamp",
+                   help="vamp: VampPrior with --components pseudo-inputs; vae: standard normal prior")
+    p.add_argument("--levels", type=int, choices=[1, 2], default=1,
+                   help="1: the VAE (L=1); 2: the two-level HVAE (L=2, Sec. 3.3), --latent-dim each for "
+                        "z1 and z2, the prior on z2")
     p.add_argument("--steps", type=int, default=0, help="training steps (overrides --epochs)")
     p.add_argument("--epochs", type=int, default=0, help="training epochs of 500 steps")
     p.add_argument("--threads", type=int, default=2, help="TF intra-op threads (as torch.set_num_threads)")
@@ -76,9 +81,14 @@ def build(args):
              else StandardNormalPrior(args.latent_dim))
     beta = (LinearWarmup(args.warmup_epochs * 50000 // args.batch_size) if args.warmup_epochs
             else ConstantBeta(1.0))
-    model = VAE(MLPEncoder(args.latent_dim, shape, gated=True),
-                MLPDecoder(args.latent_dim, shape, gated=True), prior, BernoulliLikelihood(),
-                beta=beta, seed=args.seed)
+    if args.levels == 2:
+        from trainers.hvae import build_hvae
+        model = build_hvae(shape, prior, BernoulliLikelihood(),
+                           latent_dims=(args.latent_dim, args.latent_dim), beta=beta, seed=args.seed)
+    else:
+        model = VAE(MLPEncoder(args.latent_dim, shape, gated=True),
+                    MLPDecoder(args.latent_dim, shape, gated=True), prior, BernoulliLikelihood(),
+                    beta=beta, seed=args.seed)
     model.build((None,) + shape)
     return model
 
@@ -126,7 +136,9 @@ def evaluate(model, test_bits, args):
         ev.update(test_nll_nats=-float(ll.mean), nll_samples=args.nll_samples,
                   nll_subset_first_n_test_images=len(data), nll_wall_seconds=dt,
                   nll_seconds_per_image=dt / len(data),
-                  nll_process_cpu_seconds=time.process_time() - c, nll_batch=args.nll_batch or None)
+                  nll_process_cpu_seconds=time.process_time() - c, nll_batch=args.nll_batch or None,
+                  # per image, for paired comparisons of two models on the same test images
+                  test_log_likelihood_per_image=[round(float(v), 4) for v in ll.per_example])
     return ev
 
 
@@ -165,7 +177,7 @@ def main(argv=None):
     record = {"library": "tfpriors", "tensorflow_version": tf.__version__,
               "keras_version": keras.__version__, "python": platform.python_version(),
               "threads": args.threads, "argv": sys.argv, "stage": "complete",
-              "config": {"model": args.model, "components": args.components,
+              "config": {"model": args.model, "levels": args.levels, "components": args.components,
                          "latent_dim": args.latent_dim, "batch_size": args.batch_size, "lr": args.lr,
                          "train_images": int(len(train_images)), "test_binarized_sha256": sha,
                          "n_params": int(sum(np.prod(v.shape) for v in model.trainable_variables))},

@@ -71,3 +71,23 @@ def test_train_accepts_vhp_prior_and_rewo_controller(tmp_path):
     assert "constraint_average" in history and "prior_gate" in history
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0 < metrics["final_beta"] <= 1
+
+
+@pytest.mark.slow
+def test_train_runs_the_two_level_hvae_end_to_end(tmp_path):
+    run_dir = tmp_path / "hvae"
+    args = TINY + ["--run-dir", str(run_dir), "--model", "hvae", "--latent-dim", "3", "--z1-dim", "2",
+                   "--architecture", "gated", "--prior", "vampprior", "--beta", "warmup",
+                   "--warmup-epochs", "1", "--epochs", "1"]
+    assert train.main(args) == 0
+    from trainers import HVAE, load_model
+    model = load_model(run_dir / "model.keras")
+    assert isinstance(model, HVAE) and model.latent_dims == (2, 3) and model.latent_dim == 5
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert np.isfinite(metrics["log_likelihood"]["mean"])
+    assert metrics["log_likelihood"]["mean"] >= metrics["elbo"]["mean"] - 1.0
+    assert (run_dir / "saved_model" / "saved_model.pb").exists()
+    with pytest.raises(ValueError, match="--model hvae.*--architecture conv"):
+        parse_config(build_parser("t"), ["--model", "hvae", "--architecture", "conv"])
+    with pytest.raises(ValueError, match="z1_dim"):
+        parse_config(build_parser("t"), ["--model", "hvae", "--z1-dim", "0"])

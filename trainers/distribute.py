@@ -6,7 +6,7 @@ pipeline with `strategy.experimental_distribute_dataset` (each global batch is s
 slice per replica) and runs `train_step` through `strategy.run` in every replica. The optimizer
 all-reduces the gradients by SUM (`TFOptimizer._all_reduce_sum_gradients`), so a replica's loss
 must be its share of the global-batch mean: sum over its examples / global batch size. That is
-what `VAE.train_step` does with the numbers from `replica_batch_slice`.
+what `LatentModel.train_step` does with the numbers from `replica_batch_slice`.
 
 Choosing a strategy (`get_strategy`):
   "default"       no distribution (the no-op default strategy); the single-device numbers.
@@ -161,7 +161,7 @@ def is_distributed(strategy):
     """True for any strategy but TensorFlow's default (no-op) one, even with a single replica.
 
     Keras runs the train step through `strategy.run` then, and two Keras 3 limitations apply
-    (`VAE.fit` checks them): steps_per_execution must be 1 (the multi-step loop wraps the step
+    (`LatentModel.fit` checks them): steps_per_execution must be 1 (the multi-step loop wraps the step
     in tf.cond inside tf.while_loop, and the strategies' merge_call fails there, "You must feed
     a value for placeholder tensor 'while/cond/Placeholder'", keras-team/keras#19246), and
     jit_compile must be off (XLA compiles one device's program; the mirrored step reads

@@ -22,14 +22,14 @@ The latent interface (what objectives, `tfpriors.evaluation`, interpolation and 
     model.likelihood_params(code) -> [S, B, H, W, C];  model.likelihood_distribution(code)
     model.kl_divergence(inference, sample, log_prior) -> [B]
         KL(q || p) of the latents: in closed form where TFP has a KL registered for the pair of
-        distributions (`tfd.kl_divergence`), else the Monte-Carlo mean of log q - log p.
+        distributions (`tfd.kl_divergence`) and the prior has no stochastic bound, else the
+        Monte-Carlo mean of log q - log p.
     model.analytic_kl(inference) -> [B] or None: the closed-form KL when the whole KL has one.
     model.encode(x) -> [B, D] posterior means; model.encode_distribution(x) -> (loc, scale) [B, D]
     model.decode(code) -> mean images; model.sample_latents(n, seed) -> code [n, D];
     model.sample(n, seed) -> (images, code); model.num_components (K of a mixture prior or
     None) and model.sample_component(k, n, seed) -> (images, code).
     model.posterior(x), model.prior_distribution(): the prior layer's latent, as in `infer`.
-
 
 Training: loss from an Objective (ELBO, IWAE) with β from a BetaController (constant,
 warm-up, GECO, REWO); each parameter block (`parameter_blocks`) has its own optimiser state
@@ -46,8 +46,8 @@ as single-device training on the same global batches:
 * gradients: Keras' optimizer all-reduces them by SUM, so a replica's loss is the sum over its
   examples divided by the global batch size (all-gathered), i.e. its share of the global mean;
 * noise: each replica draws the noise of the global batch and keeps its own rows
-  (`trainers.objectives._replica_noise`), so every example sees the numbers it would see
-  on one device;
+  (`trainers.objectives._sample_terms`; a prior's stochastic bound: `_replica_noise`), so every
+  example sees the numbers it would see on one device;
 * metrics and β control: the per-example sums of loss, terms and constraint are all-reduced
   (SUM) before the trackers and `beta_controller.update`, so every replica feeds the same global
   batch mean of C to the controller and computes the same β, Ĉ and phase;
