@@ -209,3 +209,17 @@ def test_parts_that_do_not_fit_are_a_clear_error():
     layer = ConditionalGaussian(2, [3], branch_units=(4,), hidden_units=())
     with pytest.raises(ValueError, match=r"last dimensions \[3\]"):
         layer([tf.zeros((2, 5))])
+
+
+def test_interpolation_and_diagnostics_work_on_the_hvae_code():
+    from tfpriors.evaluation import active_units, kl_per_dimension
+    from tfpriors.interpolation import graph_interpolation, linear_interpolation
+    model = small_hvae("vampprior")
+    x = binary_images(20)
+    linear = linear_interpolation(model, x[0], x[1], 5)
+    assert linear.latents.shape == (5, 5) and linear.images.shape == (5,) + SHAPE
+    np.testing.assert_allclose(linear.latents[0], model.encode(x[:1])[0], rtol=1e-5, atol=1e-6)
+    graph = graph_interpolation(model, x[0], x[1], num_nodes=100, k=8, seed=0)
+    assert graph.latents.shape[1] == 5 and graph.images.shape[1:] == SHAPE
+    assert kl_per_dimension(model, x).per_dimension.shape == (3,)       # the prior's latent, z2
+    assert active_units(model, x).variances.shape == (5,)               # the whole code
