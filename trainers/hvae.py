@@ -102,9 +102,9 @@ class HVAE(LatentModel):
     def sample_posterior(self, inference, eps):
         eps1, eps2 = self.split(eps)
         q2 = inference.posterior
-        z2 = q2.loc + q2.scale.diag * eps2                                     # [S, B, d2]
+        z2 = q2.bijector.forward(eps2)          # loc + scale * eps2, cached for log_prob  [S, B, d2]
         q1 = diagonal_gaussian(*self.encoder_z1([inference.context["x_flat"], z2]))   # [S, B]
-        z1 = q1.loc + q1.scale.diag * eps1                                     # [S, B, d1]
+        z1 = q1.bijector.forward(eps1)                                         # [S, B, d1]
         return PosteriorSample(code=tf.concat([z1, z2], axis=-1),
                                log_q=q2.log_prob(z2) + q1.log_prob(z1), parts={"q1": q1, "q2": q2})
 

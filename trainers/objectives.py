@@ -47,7 +47,7 @@ def _sample_terms(model, x, num_samples, seed, batch_slice=None):
     local = tf.shape(x)[0]
     rows = local if batch_slice is None else batch_slice.global_size
     # MultivariateNormalDiag(0, 1).sample(S, seed) is the noise of q.sample(S, seed): TFP draws
-    # it and applies scale then shift, so loc + scale * eps is bitwise the same draw.
+    # it and applies q's bijector (scale, then shift), which is what sample_posterior does.
     standard = tfd.MultivariateNormalDiag(loc=tf.zeros([rows, model.noise_dim]),
                                           scale_diag=tf.ones([rows, model.noise_dim]))
     eps = standard.sample(num_samples, seed=sample_seed)                        # [S, rows, N]

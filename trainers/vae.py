@@ -102,7 +102,9 @@ class VAE(LatentModel):
 
     def sample_posterior(self, inference, eps):
         q = inference.posterior
-        z = q.loc + q.scale.diag * eps                 # [S, B, D], bitwise q.sample(S, seed)
+        # loc + scale * eps through q's own bijector, as q.sample does: TFP then finds eps in the
+        # bijector's cache when log_prob(z) inverts it, so log q is bitwise q.sample's.
+        z = q.bijector.forward(eps)                                          # [S, B, D]
         return PosteriorSample(code=z, log_q=q.log_prob(z), parts={"q": q})
 
     def log_prior(self, inference, code, seed=None):
