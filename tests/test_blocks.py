@@ -144,7 +144,7 @@ def test_save_and_load_mid_phase_keep_every_block_state(tmp_path, saved_at):
         np.testing.assert_allclose(value, reference[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
-def test_rewo_closes_the_prior_block_in_its_initial_phase():
+def test_rewo_closes_the_prior_block_in_its_initial_phase_and_opens_it_fresh():
     x = binary_images(40)
     model = make_vae("mog", beta=REWO(kappa=1e-3, nu=1.0, initial_beta=0.1))   # never satisfied
     model.compile(keras.optimizers.Adam(RATE), jit_compile=True)
@@ -154,6 +154,17 @@ def test_rewo_closes_the_prior_block_in_its_initial_phase():
     for value, w in zip(prior_before, model.prior.trainable_weights):
         np.testing.assert_array_equal(w.numpy(), value, err_msg=w.path)
     assert int(model.optimizer.blocks["prior"].iterations) == 0
+    # REWO's switch (forced here: the phase flag is the controller's saved state). The prior's
+    # first update is a fresh Adam's: at most the rate per weight, the rate where |g| >> ε.
+    model.beta_controller.main_phase.assign(1.0)
+    _fit_steps(model, x, 1)
+    moves = np.concatenate([np.abs(w.numpy() - v).ravel()
+                            for v, w in zip(prior_before, model.prior.trainable_weights)]) / RATE
+    moved = moves[moves > 1e-3]
+    assert moved.size > 0.5 * moves.size
+    assert np.all(moved <= 1.0 + 1e-3) and np.median(moved) > 0.9
+    assert int(model.optimizer.blocks["prior"].iterations) == 1
+    assert int(model.optimizer.blocks["model"].iterations) == 5
 
 
 def test_schedules_run_on_the_global_step_and_rate_changes_reach_every_block():
