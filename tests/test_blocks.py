@@ -220,3 +220,19 @@ def test_config_round_trip():
     again = BlockOptimizer.from_config(optimizer.get_config())
     assert again.template().get_config()["beta_1"] == pytest.approx(0.8)
     assert float(again.learning_rate) == pytest.approx(3e-4)
+
+
+def test_weights_files_and_backups_hold_every_block_state(tmp_path):
+    """`save_weights` / `load_weights`, which BackupAndRestore uses, keep the block optimisers."""
+    x = binary_images(40)
+    model = make_vae("mog", beta=OpenPriorAt(open_at=2))
+    model.compile(keras.optimizers.Adam(RATE))
+    _fit_steps(model, x, 3)
+    model.save_weights(tmp_path / "backup.weights.h5")
+    fresh = make_vae("mog", beta=OpenPriorAt(open_at=2))
+    fresh.compile(keras.optimizers.Adam(RATE))
+    fresh.optimizer.build(fresh.trainable_variables)
+    fresh.load_weights(tmp_path / "backup.weights.h5")
+    assert int(fresh.optimizer.blocks["prior"].iterations) == 1
+    for key, value in _state(model).items():
+        np.testing.assert_array_equal(_state(fresh)[key], value, err_msg=key)
