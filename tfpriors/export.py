@@ -27,7 +27,7 @@ N samples, B images, D = the code size (VAE: dim z; HVAE: dim z1 + dim z2, code 
     sample_component  (component int32 [], num_samples int32 [], seed int32 [2])
                       -> images [N, H, W, C], z [N, D] with z_n ~ p_k(z), the k-th mixture
                       component N(mu_k, diag(sigma_k^2)) alone (k = component). Only for mixture
-                      priors, i.e. when p(z) is a tfd.MixtureSameFamily: MoG and VampPrior
+                      priors, i.e. when the prior layer has `num_components`: MoG and VampPrior
                       (for which p_k(z) = q(z | u_k), the encoder at pseudo-input u_k).
 
 Sampling is a pure function of `seed`: the same seed gives bitwise-equal output in any

@@ -216,15 +216,8 @@ class LatentModel(keras.Model):
 
     @property
     def num_components(self):
-        """K if the prior layer's distribution is a mixture (tfd.MixtureSameFamily), else None."""
-        distribution = self.prior_distribution()
-        if not isinstance(distribution, tfd.MixtureSameFamily):
-            return None
-        size = tf.compat.dimension_value(distribution.components_distribution.batch_shape[-1])
-        if size is None:
-            raise ValueError("Expected the mixture prior to have a static number of components. "
-                             f"Received batch shape {distribution.components_distribution.batch_shape}")
-        return int(size)
+        """K if the prior layer is a mixture (its `num_components`), else None."""
+        return self.prior.num_components
 
     def sample_component(self, component, num_samples, seed):
         """(mean images, code [N, D]) with the prior layer's latent drawn from mixture component
@@ -233,10 +226,7 @@ class LatentModel(keras.Model):
         Raises:
           ValueError: if the prior is not a mixture.
         """
-        if self.num_components is None:
-            raise ValueError(f"Expected a mixture prior (MoG or VampPrior) for sample_component. "
-                             f"Received: {type(self.prior).__name__}")
-        components = self.prior_distribution().components_distribution     # batch [K], event [d]
+        components = self.prior.component_distribution(self.prior_distribution())  # batch [K]
         code = self._complete_code(components[component], num_samples, seed)
         return self.decode(code), code
 

@@ -23,7 +23,12 @@ class PriorLayer(keras.layers.Layer):
 
     Subclasses implement `distribution(self, encoder=None) -> tfd.Distribution` and, if the
     prior needs data-shaped weights (pseudo-inputs), `build(input_shape)` with the image shape.
+    A mixture prior sets `num_components` (K) and, unless its distribution is a
+    `tfd.MixtureSameFamily`, overrides `component_distribution`.
     """
+
+    #: K for a mixture prior whose components can be sampled alone; None otherwise.
+    num_components = None
 
     def __init__(self, latent_dim, **kwargs):
         super().__init__(**kwargs)
@@ -31,6 +36,18 @@ class PriorLayer(keras.layers.Layer):
 
     def build(self, input_shape=None):
         self.built = True
+
+    def component_distribution(self, distribution):
+        """The K components of `distribution` (from `self.distribution`) as one distribution with
+        batch shape [K] and event shape [D].
+
+        Raises:
+          ValueError: if this prior is not a mixture (`num_components` is None).
+        """
+        if self.num_components is None:
+            raise ValueError(f"Expected a mixture prior (MoG, VampPrior) to sample a component. "
+                             f"Received: {type(self).__name__}, which has no components")
+        return distribution.components_distribution
 
     def get_config(self):
         config = super().get_config()

@@ -60,6 +60,11 @@ class VampPrior(PriorLayer):
                                       initializer="zeros", trainable=self.learn_weights)
         self.built = True
 
+    @property
+    def num_components(self):
+        """K: one mixture component q(z | u_k) per pseudo-input."""
+        return self.num_pseudo_inputs
+
     def initialize_from_data(self, images, seed=0):
         """Sets the pseudo-inputs to K training images drawn without replacement.
 
