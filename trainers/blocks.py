@@ -20,6 +20,9 @@ divided by (1 - β1^(N+1)) ≈ 1 instead of (1 - β1) while its second moment is
 the block's first updates are several times the learning rate (tests/test_blocks.py measures
 it), and a block that has trained before keeps moving on its momentum while "frozen".
 
+Options of the wrapped optimiser act per block: `clipnorm` clips each variable as before, but
+`global_clipnorm` clips each block's gradients by that block's norm, not the norm of all of them.
+
 Learning-rate schedules are evaluated at the global step T (the run's timeline: a warm-up or
 decay is a function of training progress, shared by every block); `learning_rate` reads and
 sets the shared rate, so Keras callbacks that change it act on every block.
