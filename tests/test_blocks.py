@@ -104,6 +104,17 @@ def _state(model):
     return state
 
 
+def _assert_first_adam_step(model, prior_before):
+    """The prior took one step, a fresh Adam's: every weight with a gradient well above ε moved
+    by the rate, none by more."""
+    moves = np.concatenate([np.abs(w.numpy() - v).ravel()
+                            for v, w in zip(prior_before, model.prior.trainable_weights)]) / RATE
+    moved = moves[moves > 1e-3]
+    assert moved.size > 0.5 * moves.size
+    assert np.all(moved <= 1.0 + 1e-3) and np.median(moved) > 0.9
+    assert int(model.optimizer.blocks["prior"].iterations) == 1
+
+
 def test_vae_prior_is_untouched_until_its_block_opens_then_steps_like_a_fresh_adam():
     x = binary_images(60)
     model = make_vae("mog", beta=OpenPriorAt(open_at=3))
@@ -115,13 +126,7 @@ def test_vae_prior_is_untouched_until_its_block_opens_then_steps_like_a_fresh_ad
     assert int(model.optimizer.blocks["prior"].iterations) == 0
     assert int(model.optimizer.blocks["model"].iterations) == 3
     _fit_steps(model, x[30:], 1)
-    # Adam's first step moves every weight with a gradient well above ε by the rate.
-    moves = np.concatenate([np.abs(w.numpy() - v).ravel()
-                            for v, w in zip(prior_before, model.prior.trainable_weights)]) / RATE
-    moved = moves[moves > 1e-3]
-    assert moved.size > 0.5 * moves.size
-    assert np.all(moved <= 1.0 + 1e-3) and np.median(moved) > 0.9
-    assert int(model.optimizer.blocks["prior"].iterations) == 1
+    _assert_first_adam_step(model, prior_before)
 
 
 @pytest.mark.parametrize("saved_at", [2, 4])          # before and after the prior's block opens
@@ -158,12 +163,7 @@ def test_rewo_closes_the_prior_block_in_its_initial_phase_and_opens_it_fresh():
     # first update is a fresh Adam's: at most the rate per weight, the rate where |g| >> ε.
     model.beta_controller.main_phase.assign(1.0)
     _fit_steps(model, x, 1)
-    moves = np.concatenate([np.abs(w.numpy() - v).ravel()
-                            for v, w in zip(prior_before, model.prior.trainable_weights)]) / RATE
-    moved = moves[moves > 1e-3]
-    assert moved.size > 0.5 * moves.size
-    assert np.all(moved <= 1.0 + 1e-3) and np.median(moved) > 0.9
-    assert int(model.optimizer.blocks["prior"].iterations) == 1
+    _assert_first_adam_step(model, prior_before)
     assert int(model.optimizer.blocks["model"].iterations) == 5
 
 
