@@ -68,6 +68,9 @@ def parse_args(argv=None):
                    help="IS samples of the final estimate on every held-out image (paper: 5000)")
     p.add_argument("--xla", choices=["on", "off"], default="on",
                    help="jit_compile the train step (on: the fastest path whose reruns are bitwise equal)")
+    p.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
+                   help="Keras dtype policy of the networks (mixed_bfloat16: bf16 matmuls, float32 "
+                        "weights and densities)")
     p.add_argument("--steps-per-execution", type=int, default=10)
     p.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0: TensorFlow's default)")
     p.add_argument("--seed", type=int, default=0)
@@ -95,6 +98,7 @@ def build_row(row, args, steps_per_epoch):
     from trainers.hvae import build_hvae
     levels, prior_name, _ = ROWS[row]
     shape, d, units = (28, 28, 1), args.latent_dim, args.hidden_units
+    keras.mixed_precision.set_global_policy(args.precision)
     keras.utils.set_random_seed(args.seed)
     prior = (VampPrior(d, args.components, shape) if prior_name == "vampprior"
              else StandardNormalPrior(d))

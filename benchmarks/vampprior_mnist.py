@@ -54,6 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--steps-per-execution", type=int, default=10)
     p.add_argument("--xla", choices=["on", "off"], default="off", help="jit_compile the train step")
+    p.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
+                   help="Keras dtype policy of the networks (mixed_bfloat16: bf16 matmuls, float32 "
+                        "weights and densities)")
     p.add_argument("--nll-samples", type=int, default=5000)
     p.add_argument("--nll-subset", type=int, default=200, help="first N test images (0: skip)")
     p.add_argument("--nll-batch", type=int, default=0, help="test images per IS call (0: default)")
@@ -76,6 +79,7 @@ def build(args):
     from tfpriors.priors import StandardNormalPrior, VampPrior
     from trainers import VAE, ConstantBeta, LinearWarmup
     shape = (28, 28, 1)
+    keras.mixed_precision.set_global_policy(args.precision)
     keras.utils.set_random_seed(args.seed)
     prior = (VampPrior(args.latent_dim, args.components, shape) if args.model == "vamp"
              else StandardNormalPrior(args.latent_dim))
@@ -177,7 +181,8 @@ def main(argv=None):
     record = {"library": "tfpriors", "tensorflow_version": tf.__version__,
               "keras_version": keras.__version__, "python": platform.python_version(),
               "threads": args.threads, "argv": sys.argv, "stage": "complete",
-              "config": {"model": args.model, "levels": args.levels, "components": args.components,
+              "config": {"model": args.model, "levels": args.levels, "precision": args.precision,
+                         "components": args.components,
                          "latent_dim": args.latent_dim, "batch_size": args.batch_size, "lr": args.lr,
                          "train_images": int(len(train_images)), "test_binarized_sha256": sha,
                          "n_params": int(sum(np.prod(v.shape) for v in model.trainable_variables))},
