@@ -213,6 +213,13 @@ def test_bad_block_input_is_a_clear_error():
         incomplete.build([a, b])
     with pytest.raises(ValueError, match="mixed_float16"):
         BlockOptimizer(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam()))
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = make_vae("standard_normal")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(ValueError, match="Received: mixed_float16"):
+        model.compile(keras.optimizers.Adam())
 
 
 def test_config_round_trip():

@@ -257,6 +257,10 @@ class LatentModel(keras.Model):
         and step count, and `beta_controller.block_gates()` closes blocks (REWO's initial phase)
         without touching them. `model.optimizer.blocks` holds the per-block optimisers.
         """
+        if self.dtype_policy.name == "mixed_float16":
+            raise ValueError("Expected a float32 or mixed_bfloat16 dtype policy: Keras wraps the "
+                             "optimiser in a loss-scale optimiser under mixed_float16, which "
+                             "block-wise optimisation does not support. Received: mixed_float16")
         if not isinstance(optimizer, BlockOptimizer):
             optimizer = BlockOptimizer(optimizer)
         optimizer.set_partition(self.parameter_blocks)
