@@ -60,6 +60,9 @@ def parse_args(argv=None):
     p.add_argument("--nll-samples", type=int, default=5000)
     p.add_argument("--nll-subset", type=int, default=200, help="first N test images (0: skip)")
     p.add_argument("--nll-batch", type=int, default=0, help="test images per IS call (0: default)")
+    p.add_argument("--eval-xla", choices=["on", "off", "same"], default="same",
+                   help="jit_compile the ELBO and IS estimators (same: as --xla; XLA draws other, "
+                        "equally valid, noise than the TF kernels)")
     p.add_argument("--no-elbo", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-model", default=None, help="write the trained model (.keras)")
@@ -126,16 +129,20 @@ def evaluate(model, test_bits, args):
     if args.no_elbo and args.nll_subset == 0:
         return ev
     from tfpriors.evaluation import elbo, log_likelihood
+    jit = (args.xla if args.eval_xla == "same" else args.eval_xla) == "on"
+    ev["eval_jit_compile"] = jit
     if not args.no_elbo:
         t = time.perf_counter()
         ev["test_neg_elbo_1sample_full_test"] = -float(elbo(model, test_bits, num_samples=1,
-                                                            seed=args.seed + 1).mean)
+                                                            seed=args.seed + 1,
+                                                            jit_compile=jit).mean)
         ev["test_neg_elbo_seconds"] = time.perf_counter() - t
     if args.nll_subset > 0:
         data = test_bits[:args.nll_subset]
         kwargs = {"batch_size": args.nll_batch} if args.nll_batch else {}
         t, c = time.perf_counter(), time.process_time()
-        ll = log_likelihood(model, data, num_samples=args.nll_samples, seed=args.seed + 2, **kwargs)
+        ll = log_likelihood(model, data, num_samples=args.nll_samples, seed=args.seed + 2,
+                            jit_compile=jit, **kwargs)
         dt = time.perf_counter() - t
         ev.update(test_nll_nats=-float(ll.mean), nll_samples=args.nll_samples,
                   nll_subset_first_n_test_images=len(data), nll_wall_seconds=dt,
