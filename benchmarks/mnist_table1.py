@@ -120,7 +120,6 @@ def learning_curve_callback(row_dir, heldout, args, paper):
     """A Keras callback that evaluates the held-out set after every epoch and keeps the curve,
     the best weights and the early-stopping count on disk, so that a resumed row continues them."""
     import keras
-    import numpy as np
     from tfpriors.evaluation import elbo, log_likelihood
 
     curve_path = row_dir / "curves.json"

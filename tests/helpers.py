@@ -34,3 +34,18 @@ def make_vae(prior_kind="vampprior", shape=SHAPE, latent_dim=LATENT, seed=0, **k
 
 def binary_images(n, shape=SHAPE, seed=0):
     return (np.random.default_rng(seed).random((n,) + shape) > 0.5).astype("float32")
+
+
+def assert_kl_matches_monte_carlo(model, images, num_samples, seed, num_stderr=4.0):
+    """model.kl_divergence against the Monte-Carlo mean of log q - log p over `num_samples` draws
+    of the latent interface, within `num_stderr` standard errors per image."""
+    import tensorflow as tf
+    x = tf.constant(images)
+    inference = model.infer(x)
+    eps = tf.random.stateless_normal([num_samples, len(images), model.noise_dim], seed=seed)
+    sample = model.sample_posterior(inference, eps)
+    log_p = model.log_prior(inference, sample.code)
+    exact = model.kl_divergence(inference, sample, log_p).numpy()
+    terms = (sample.log_q - log_p).numpy()                                  # [S, B]
+    monte_carlo, stderr = terms.mean(axis=0), terms.std(axis=0) / np.sqrt(num_samples)
+    assert np.all(np.abs(monte_carlo - exact) < num_stderr * stderr), (exact, monte_carlo, stderr)

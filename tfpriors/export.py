@@ -24,6 +24,8 @@ N samples, B images, D = the code size (VAE: dim z; HVAE: dim z1 + dim z2, code 
                       S grows. `seed = [s, 0]` reproduces
                       `tfpriors.evaluation.log_likelihood(model, images, S, seed=s)` (see
                       `tfpriors.evaluation.log_likelihood.log_likelihood_graph`).
+    cluster           (images float32 [B, H, W, C]) -> probabilities [B, K], q(c|x) of a model
+                      with a discrete latent c (CP-VAE) only.
     sample_component  (component int32 [], num_samples int32 [], seed int32 [2])
                       -> images [N, H, W, C], z [N, D] with z_n ~ p_k(z), the k-th mixture
                       component N(mu_k, diag(sigma_k^2)) alone (k = component). Only for mixture
@@ -62,11 +64,13 @@ from tfpriors.evaluation.log_likelihood import log_likelihood_graph
 tfd = tfp.distributions
 
 __all__ = ["export_sampler", "load_sampler", "find_version_dir", "SIGNATURES",
-           "MIXTURE_SIGNATURES"]
+           "MIXTURE_SIGNATURES", "CLUSTER_SIGNATURES"]
 
 SIGNATURES = ("sample", "encode", "decode", "log_likelihood", "sample_component")
 # Exported only when the prior is a mixture (MoG, VampPrior).
 MIXTURE_SIGNATURES = ("sample_component",)
+# Only for models with a discrete latent (`cluster(x)`, the CP-VAE).
+CLUSTER_SIGNATURES = ("cluster",)
 
 
 # ---------------------------------------------------------------------- in-graph validation
@@ -139,6 +143,13 @@ def _make_sample_component(model, max_samples, num_components):
         images, z = model.sample_component(component, num_samples, _checked_seed(seed))
         return {"images": images, "z": z}
     return sample_component
+
+
+def _make_cluster(model):
+    def cluster(images):
+        """q(c|x) [B, K], the category probabilities of a model with a discrete latent (CP-VAE)."""
+        return {"probabilities": model.cluster(_checked_batch("images", images, model.data_shape))}
+    return cluster
 
 
 def _make_encode(model):
@@ -240,6 +251,8 @@ def export_sampler(model, path, max_samples=10000, version=1, verbose=False,
         endpoints.append(("sample_component",
                           _make_sample_component(model, max_samples, num_components),
                           ["component", "num_samples", "seed"]))
+    if callable(getattr(model, "cluster", None)):
+        endpoints.append(("cluster", _make_cluster(model), ["images"]))
     archive = keras.export.ExportArchive()
     archive.track(model)
     for name, fn, inputs in endpoints:

@@ -9,10 +9,12 @@ All values are in nats and keep every normalising constant:
 - `active_units`: Burda et al.'s count of latent dimensions in use.
 - `kl_per_dimension`: KL(q(z_d|x) || p_d) per dimension.
 - `evaluate_all`: all of the above as a JSON-serialisable dict.
+- `cluster_metrics`: Hungarian-matched accuracy, NMI and ARI of a discrete latent (CP-VAE).
 """
 
 from tfpriors.evaluation._common import Estimate
 from tfpriors.evaluation.active_units import ActiveUnits, active_units
+from tfpriors.evaluation.clustering import cluster_accuracy, cluster_metrics
 from tfpriors.evaluation.elbo import elbo
 from tfpriors.evaluation.evaluate_all import evaluate_all
 from tfpriors.evaluation.kl_per_dimension import KLPerDimension, kl_per_dimension
@@ -21,4 +23,5 @@ from tfpriors.evaluation.prior_fit import prior_cross_entropy
 from tfpriors.evaluation.reconstruction import reconstruction_error
 
 __all__ = ["log_likelihood", "elbo", "prior_cross_entropy", "reconstruction_error", "active_units",
-           "kl_per_dimension", "evaluate_all", "Estimate", "ActiveUnits", "KLPerDimension"]
+           "kl_per_dimension", "evaluate_all", "cluster_accuracy", "cluster_metrics", "Estimate",
+           "ActiveUnits", "KLPerDimension"]

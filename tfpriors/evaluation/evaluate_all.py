@@ -9,6 +9,8 @@ variances.
 
 import time
 
+import tensorflow_probability as tfp
+
 from tfpriors._validation import check_positive_float, check_positive_int
 from tfpriors.evaluation._common import check_images, check_seed
 from tfpriors.evaluation._sampling import posterior_sample_statistics
@@ -20,6 +22,8 @@ from tfpriors.evaluation.log_likelihood import (DEFAULT_BATCH_SIZE, DEFAULT_CHUN
 from tfpriors.evaluation.log_likelihood import estimate_from_statistics as ll_from_statistics
 from tfpriors.evaluation.prior_fit import estimate_from_statistics as prior_fit_from_statistics
 from tfpriors.evaluation.reconstruction import reconstruction_error
+
+tfd = tfp.distributions
 
 __all__ = ["evaluate_all"]
 
@@ -68,7 +72,10 @@ def evaluate_all(model, images, num_samples=5000, chunk_size=DEFAULT_CHUNK_SIZE,
     result = {"num_examples": int(images.shape[0])}
     result.update({name: est.to_dict(include_per_example) for name, est in estimates.items()})
     result["active_units"] = active_units(model, images, threshold=active_units_threshold).to_dict()
-    result["kl_per_dimension"] = kl_per_dimension(model, images, num_samples=kl_num_samples,
-                                                  seed=seed).to_dict()
+    if isinstance(model.posterior(images[:1]), tfd.MultivariateNormalDiag):
+        result["kl_per_dimension"] = kl_per_dimension(model, images, num_samples=kl_num_samples,
+                                                      seed=seed).to_dict()
+    else:   # a posterior that is a mixture over a discrete latent (CP-VAE) has no per-dimension KL
+        result["kl_per_dimension"] = {"skipped": "the posterior q(z|x) is not a diagonal Gaussian"}
     result["seconds"] = {"sampling": sampling_seconds, "total": time.perf_counter() - start}
     return result

@@ -120,6 +120,9 @@ def kl_per_dimension(model, images, num_samples=10, batch_size=32, seed=0):
     for start in range(0, images.shape[0], batch_size):
         x = tf.constant(images[start:start + batch_size])
         q = model.posterior(x)
+        if not isinstance(q, tfd.MultivariateNormalDiag):
+            raise ValueError("Expected a diagonal-Gaussian posterior q(z|x) for the KL per dimension. "
+                             f"Received: {type(q).__name__} (e.g. the CP-VAE's mixture over c)")
         m, s = q.loc, q.stddev()                                                      # [B, D]
         if reference == "prior_marginal_gaussian":
             kl = _gaussian_kl(m, s, prior.loc, prior.stddev())

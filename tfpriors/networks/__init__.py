@@ -10,7 +10,7 @@ the two-level HVAE take several inputs (`tfpriors.networks.conditional`).
 from tfpriors.networks.gated import GatedDense
 from tfpriors.networks.mlp import MLPDecoder, MLPEncoder
 from tfpriors.networks.conv import ConvDecoder, ConvEncoder
-from tfpriors.networks.conditional import ConditionalDecoder, ConditionalGaussian
+from tfpriors.networks.conditional import ConditionalDecoder, ConditionalGaussian, FeatureNetwork
 
 __all__ = ["GatedDense", "MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder",
-           "ConditionalGaussian", "ConditionalDecoder"]
+           "ConditionalGaussian", "ConditionalDecoder", "FeatureNetwork"]

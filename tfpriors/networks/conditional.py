@@ -27,7 +27,7 @@ from tfpriors._validation import check_positive_int
 from tfpriors.networks.base import bounded_gaussian_heads, gaussian_head_layers, restore_batch_shape
 from tfpriors.networks.gated import dense_stack
 
-__all__ = ["ConditionalGaussian", "ConditionalDecoder"]
+__all__ = ["ConditionalGaussian", "ConditionalDecoder", "FeatureNetwork"]
 
 
 class _BranchJoin(keras.layers.Layer):
@@ -122,6 +122,47 @@ class ConditionalGaussian(_BranchJoin):
     def get_config(self):
         config = super().get_config()
         config.update(latent_dim=self.latent_dim, log_var_bounds=list(self.log_var_bounds))
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfpriors")
+class FeatureNetwork(keras.layers.Layer):
+    """Image features h(x): flatten -> hidden layers, [B, H, W, C] -> [B, F] (F = last width).
+
+    The shared trunk of an encoder with several heads (the CP-VAE's q(c|x) and q(z|x, c)).
+    """
+
+    def __init__(self, input_shape_, hidden_units=(300, 300), gated=True, activation="relu",
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.input_shape_ = tuple(int(s) for s in input_shape_)
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        if not self.hidden_units:
+            raise ValueError("Expected at least one hidden layer. Received: hidden_units=()")
+        self.gated = bool(gated)
+        self.activation = activation
+        self.hidden = dense_stack(self.hidden_units, activation, self.gated, f"{self.name}_h")
+
+    @property
+    def units(self):
+        return self.hidden_units[-1]
+
+    def build(self, input_shape=None):
+        shape = (None, math.prod(self.input_shape_))
+        for layer in self.hidden:
+            layer.build(shape)
+            shape = (None, layer.units)
+
+    def call(self, x):
+        h = ops.reshape(ops.cast(x, self.compute_dtype), (-1, math.prod(self.input_shape_)))
+        for layer in self.hidden:
+            h = layer(h)
+        return h
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(input_shape_=list(self.input_shape_), hidden_units=list(self.hidden_units),
+                      gated=self.gated, activation=self.activation)
         return config
 
 

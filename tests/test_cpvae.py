@@ -1,0 +1,175 @@
+"""The CP-VAE (trainers/cpvae.py) and the cluster metrics (tfpriors/evaluation/clustering.py)."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import stats
+
+from tests.helpers import assert_kl_matches_monte_carlo, binary_images
+from tfpriors.evaluation import cluster_accuracy, cluster_metrics, log_likelihood
+from tfpriors.export import CLUSTER_SIGNATURES, export_sampler, load_sampler
+from tfpriors.likelihoods import BernoulliLikelihood, GaussianLikelihood
+from tfpriors.priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
+from trainers.cpvae import build_cpvae, gumbel_from_normal
+
+SHAPE = (4, 4, 1)
+
+
+def small_cpvae(prior="mog", k=3, d=2, **kwargs):
+    keras.utils.set_random_seed(0)
+    layer = (MixtureOfGaussiansPrior(d, num_components=k, learn_weights=True) if prior == "mog"
+             else VampPrior(d, num_pseudo_inputs=k, input_shape_=SHAPE))
+    model = build_cpvae(SHAPE, layer, BernoulliLikelihood(), hidden_units=(8, 8), **kwargs)
+    model.build()
+    return model
+
+
+def test_kl_decomposition_equals_the_monte_carlo_kl_of_the_joint():
+    assert_kl_matches_monte_carlo(small_cpvae(), binary_images(4), 40000, [3, 4])
+
+
+def test_sampled_categories_follow_q_c_given_x_and_are_one_hot():
+    model = small_cpvae()
+    x = tf.constant(binary_images(2))
+    inference = model.infer(x)
+    eps = tf.random.stateless_normal([20000, 2, model.noise_dim], seed=[1, 1])
+    _, c = model.split(model.sample_posterior(inference, eps).code)
+    c = c.numpy()
+    assert set(np.unique(c)) <= {0.0, 1.0} and np.all(c.sum(-1) == 1.0)
+    np.testing.assert_allclose(c.mean(axis=0), model.cluster(x).numpy(), atol=0.01)
+    g = gumbel_from_normal(tf.random.stateless_normal([100000], seed=[2, 2])).numpy()
+    assert stats.kstest(g, stats.gumbel_r.cdf).pvalue > 1e-3
+
+
+def test_component_samples_follow_p_z_given_c():
+    model = small_cpvae()
+    model.prior.loc.assign([[2.0, -1.0], [0.0, 0.5], [-3.0, 1.0]])
+    components = model.prior.component_distribution(model.prior_distribution())
+    for k in range(3):
+        _, code = model.sample_component(k, 50000, tf.constant([k, 9]))
+        z, c = model.split(code)
+        assert np.all(c.numpy()[:, k] == 1.0)
+        np.testing.assert_allclose(z.numpy().mean(0), components.mean()[k], atol=0.02)
+        np.testing.assert_allclose(z.numpy().std(0), components.stddev()[k], atol=0.02)
+    # generation draws c from the aggregated posterior once it is estimated (Eq. 14)
+    x = binary_images(50)
+    q_c = model.estimate_aggregated_posterior(x)
+    np.testing.assert_allclose(q_c, model.cluster(x).numpy().mean(0), rtol=1e-5)
+    _, c = model.split(model.sample_latents(40000, tf.constant([4, 4])))
+    np.testing.assert_allclose(c.numpy().mean(0), q_c, atol=0.01)
+
+
+def test_every_prior_parameter_gets_a_gradient_and_changes_in_training():
+    model = small_cpvae()
+    model.compile(keras.optimizers.Adam(1e-2))
+    x = binary_images(64)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model.objective(model, tf.constant(x[:16]), 1.0, tf.constant([0, 1]))["loss"])
+    grads = tape.gradient(loss, model.trainable_variables)
+    missing = [v.path for v, g in zip(model.trainable_variables, grads) if g is None or not np.any(g)]
+    assert not missing
+    names = " ".join(v.path for v in model.trainable_variables)
+    assert "cluster_logits" in names and "mixture_of_gaussians_prior" in names
+    before = [v.numpy().copy() for v in model.prior.trainable_variables]
+    model.fit(x, batch_size=16, epochs=2, verbose=0)
+    for value, v in zip(before, model.prior.trainable_variables):
+        assert not np.allclose(v.numpy(), value), v.path
+
+
+def _linear_discrete_gaussian():
+    """p(c) softmax(logits), p(z|c_k) N(mu_k, s_k^2), x = W z + V c + b + sigma e; q = the prior's
+    conditionals with a uniform q(c|x). Returns (model, exact log p(x), draw(n, seed) of x)."""
+    shape, k, d = (2, 1, 1), 3, 1
+    keras.utils.set_random_seed(0)
+    prior = MixtureOfGaussiansPrior(d, num_components=k, learn_weights=True)
+    from tfpriors.networks import ConditionalDecoder, ConditionalGaussian, FeatureNetwork
+    from trainers import CPVAE
+    model = CPVAE(FeatureNetwork(shape, (4,)),
+                  ConditionalGaussian(d, [4, k], branch_units=(), hidden_units=()),
+                  ConditionalDecoder(shape, [d, k], branch_units=(), hidden_units=()),
+                  prior, GaussianLikelihood(scale=0.5, learn_scale=False))
+    model.build()
+    mu, s, logits = np.array([[-1.5], [0.2], [2.0]]), np.array([[0.6], [0.8], [0.5]]), np.array([0.3, -0.4, 0.1])
+    prior.loc.assign(mu)
+    prior.raw_scale.assign(np.log(np.expm1(s - prior.min_scale)))
+    prior.logits.assign(logits)
+    w, v, b = np.array([[1.0], [-0.7]]), np.array([[0.5, -0.3, 0.8], [0.2, 0.6, -0.4]]), np.array([0.1, -0.2])
+    model.decoder.out.kernel.assign(np.concatenate([w.T, v.T], axis=0))   # rows: z, then c
+    model.decoder.out.bias.assign(b)
+    model.cluster_head.kernel.assign(np.zeros((4, k)))                    # q(c|x) uniform
+    model.cluster_head.bias.assign(np.zeros(k))
+    model.encoder_z.loc_head.kernel.assign(np.concatenate([np.zeros((4, d)), mu], axis=0))
+    model.encoder_z.loc_head.bias.assign(np.zeros(d))
+    model.encoder_z.log_var_head.kernel.assign(np.concatenate([np.zeros((4, d)), np.log(s ** 2)], 0))
+    model.encoder_z.log_var_head.bias.assign(np.zeros(d))
+    weights = np.exp(logits - np.logaddexp.reduce(logits))
+
+    def draw(n, seed):
+        rng = np.random.default_rng(seed)
+        c = rng.choice(k, size=n, p=weights)
+        z = mu[c, 0] + s[c, 0] * rng.normal(size=n)
+        return z[:, None] * w[:, 0] + v[:, c].T + b + 0.5 * rng.normal(size=(n, 2))
+
+    def exact(x):
+        parts = [np.log(weights[j]) + stats.multivariate_normal(
+            w @ mu[j] + v[:, j] + b, s[j, 0] ** 2 * w @ w.T + 0.25 * np.eye(2)).logpdf(x)
+            for j in range(k)]
+        return np.logaddexp.reduce(parts, axis=0)
+    return model, exact, draw
+
+
+def test_importance_sampling_through_c_and_z_matches_the_closed_form_marginal():
+    model, exact, draw = _linear_discrete_gaussian()
+    x = draw(6, seed=2)                                      # data from the model itself
+    estimate = log_likelihood(model, x.reshape(6, 2, 1, 1).astype(np.float32), num_samples=20000,
+                              seed=3)
+    np.testing.assert_allclose(estimate.per_example, exact(x), atol=0.05)
+
+
+def test_trains_saves_and_exports_with_a_cluster_signature(tmp_path):
+    model = small_cpvae("vampprior", temperature_rate=1e-2)
+    model.compile(keras.optimizers.Adam(1e-3), jit_compile=True)
+    x = binary_images(64)
+    history = model.fit(x, batch_size=16, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert float(model.temperature()) < 1.0                               # annealed with the step
+    model.estimate_aggregated_posterior(x)
+    model.save(tmp_path / "cpvae.keras")
+    loaded = keras.models.load_model(tmp_path / "cpvae.keras")
+    np.testing.assert_allclose(loaded.aggregated_posterior.numpy(), model.aggregated_posterior.numpy())
+    np.testing.assert_allclose(loaded.cluster(x[:5]), model.cluster(x[:5]), rtol=1e-6)
+    export_sampler(model, str(tmp_path / "cp"), max_samples=50)
+    served = load_sampler(str(tmp_path / "cp"))
+    assert set(CLUSTER_SIGNATURES) <= set(served.signatures)
+    probs = served.cluster(images=tf.constant(x[:5]))["probabilities"]
+    np.testing.assert_allclose(probs, model.cluster(x[:5]), rtol=1e-5, atol=1e-6)
+    comp = served.sample_component(component=tf.constant(1), num_samples=tf.constant(4),
+                                   seed=tf.constant([1, 2]))
+    assert np.all(comp["z"].numpy()[:, model.z_dim + 1] == 1.0)
+    ll = served.log_likelihood(images=tf.constant(x[:4]), num_samples=tf.constant(30),
+                               seed=tf.constant([5, 0]))["log_likelihood"]
+    np.testing.assert_allclose(ll, log_likelihood(model, x[:4], num_samples=30, seed=5).per_example,
+                               rtol=1e-4)
+
+
+def test_cluster_accuracy_is_the_best_one_to_one_map():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 200)
+    perm = np.array([2, 0, 3, 1])
+    assert cluster_accuracy(perm[labels], labels)[0] == 1.0
+    clusters = rng.integers(0, 4, 200)
+    brute = max(np.mean(np.array(p)[clusters] == labels) for p in itertools.permutations(range(4)))
+    assert cluster_accuracy(clusters, labels)[0] == pytest.approx(brute)
+    model = small_cpvae()
+    metrics = cluster_metrics(model, binary_images(30), rng.integers(0, 3, 30))
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and set(metrics) >= {"nmi", "ari", "mapping"}
+    with pytest.raises(ValueError, match="equal length"):
+        cluster_accuracy([0, 1], [0])
+
+
+def test_a_prior_without_components_is_a_clear_error():
+    with pytest.raises(ValueError, match="Expected a mixture prior.*StandardNormalPrior"):
+        build_cpvae(SHAPE, StandardNormalPrior(2), BernoulliLikelihood(), hidden_units=(8,))
