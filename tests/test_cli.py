@@ -91,3 +91,21 @@ def test_train_runs_the_two_level_hvae_end_to_end(tmp_path):
         parse_config(build_parser("t"), ["--model", "hvae", "--architecture", "conv"])
     with pytest.raises(ValueError, match="z1_dim"):
         parse_config(build_parser("t"), ["--model", "hvae", "--z1-dim", "0"])
+
+
+@pytest.mark.slow
+def test_train_runs_the_cpvae_with_cluster_metrics(tmp_path):
+    run_dir = tmp_path / "cpvae"
+    args = ["--dataset", "digits", "--epochs", "1", "--batch-size", "50", "--hidden-units", "16",
+            "--latent-dim", "2", "--model", "cpvae", "--prior", "mog", "--components", "10",
+            "--beta", "constant", "--nll-samples", "10", "--nll-examples", "20", "--verbose", "0",
+            "--run-dir", str(run_dir)]
+    assert train.main(args) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0.0 <= metrics["clustering"]["accuracy"] <= 1.0
+    assert metrics["kl_per_dimension"] == {"skipped": "the posterior q(z|x) is not a diagonal Gaussian"}
+    from trainers import CPVAE, load_model
+    model = load_model(run_dir / "model.keras")
+    assert isinstance(model, CPVAE) and float(model.aggregated_posterior.numpy().sum()) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="--prior mog or vampprior with --model cpvae"):
+        parse_config(build_parser("t"), ["--model", "cpvae", "--prior", "vhp"])

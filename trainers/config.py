@@ -22,6 +22,7 @@ from trainers.cli import ArgumentParser
 from trainers.distribute import STRATEGIES, is_distributed
 from trainers.learning_rate import learning_rate_for
 from trainers.objectives import get_objective
+from trainers.cpvae import build_cpvae
 from trainers.hvae import build_hvae
 from trainers.vae import VAE
 
@@ -50,10 +51,11 @@ def build_parser(description):
     g.add_argument("--binarization", choices=["none", "dynamic", "static"], default=None,
                    help="Bernoulli binarisation of the inputs (default: dynamic for mnist, none otherwise)")
     g = p.add_argument_group("model")
-    g.add_argument("--model", choices=["vae", "hvae"], default="vae",
+    g.add_argument("--model", choices=["vae", "hvae", "cpvae"], default="vae",
                    help="vae: one latent z; hvae: the VampPrior paper's two-level VAE (Sec. 3.3) with "
                         "the prior on z2 (--latent-dim) and p(z1|z2) (--z1-dim), gated MLPs of "
-                        "--hidden-units[0] units (the paper: 300, 40 + 40 latents)")
+                        "--hidden-units[0] units (the paper: 300, 40 + 40 latents); cpvae: Lavda et "
+                        "al.'s discrete c (--components categories, --prior mog or vampprior) beside z")
     g.add_argument("--z1-dim", type=int, default=None,
                    help="hvae: dimension of z1 (default: --latent-dim)")
     g.add_argument("--architecture", choices=["mlp", "gated", "conv"], default="mlp",
@@ -180,9 +182,13 @@ def parse_config(parser, argv=None):
         check_positive_int("logical_cpus", config["logical_cpus"])
     if config.get("z1_dim") is not None:
         check_positive_int("z1_dim", config["z1_dim"])
-    if config.get("model", "vae") == "hvae" and config["architecture"] == "conv":
-        raise ValueError("Expected --architecture mlp or gated with --model hvae (its conditionals "
-                         "are MLPs). Received: --architecture conv")
+    model = config.get("model", "vae")
+    if model in ("hvae", "cpvae") and config["architecture"] == "conv":
+        raise ValueError(f"Expected --architecture mlp or gated with --model {model} (its "
+                         f"conditionals are MLPs). Received: --architecture conv")
+    if model == "cpvae" and config["prior"] not in ("mog", "vampprior"):
+        raise ValueError(f"Expected --prior mog or vampprior with --model cpvae (p(c) p(z|c) are "
+                         f"a mixture's weights and components). Received: --prior {config['prior']}")
     check_non_negative_int("warmup_epochs", config["warmup_epochs"])
     check_non_negative_int("lr_warmup_steps", config["lr_warmup_steps"])
     learning_rate_for(config["learning_rate"], config["lr_warmup_steps"], config["lr_warmup_start"])
@@ -282,7 +288,11 @@ def _build_model(config, shape, train_images, steps_per_epoch, steps_per_executi
     beta = _beta_controller(config, steps_per_epoch)
     prior = _prior(config, shape, train_images)
     objective = get_objective(config["objective"], config["num_samples"])
-    if networks is None:
+    if config.get("model") == "cpvae":
+        model = build_cpvae(shape, prior, likelihood, hidden_units=config["hidden_units"],
+                            gated=config["architecture"] == "gated", objective=objective, beta=beta,
+                            seed=config["seed"])
+    elif networks is None:
         model = build_hvae(shape, prior, likelihood,
                            latent_dims=(config.get("z1_dim") or config["latent_dim"],
                                         config["latent_dim"]),

@@ -116,8 +116,15 @@ def train(config):
     model.save(run_dir / "model.keras")
     write_json(run_dir / "history.json", history.history)
 
+    if callable(getattr(model, "estimate_aggregated_posterior", None)):
+        model.estimate_aggregated_posterior(splits.train_images)   # q(c) for generation (CP-VAE)
+        model.save(run_dir / "model.keras")
     n = min(config["nll_examples"], len(val_images))
     metrics = evaluate_all(model, val_images[:n], num_samples=config["nll_samples"], seed=config["seed"])
+    if (callable(getattr(model, "cluster", None)) and splits.val_labels is not None
+            and np.issubdtype(np.asarray(splits.val_labels).dtype, np.integer)):   # class labels
+        from tfpriors.evaluation import cluster_metrics
+        metrics["clustering"] = cluster_metrics(model, val_images, splits.val_labels)
     metrics.update(train_seconds=train_seconds, epochs=config["epochs"],
                    examples_per_second=config["epochs"] * len(splits.train_images) / train_seconds,
                    evaluated_examples=n, final_beta=float(model.beta_controller.beta()))
