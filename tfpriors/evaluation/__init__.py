@@ -1,4 +1,5 @@
-"""Evaluation of any model with the VAE public interface, written once for all priors.
+"""Evaluation of any model with the latent interface (`trainers.latent_model`), written once for
+all priors and models.
 
 All values are in nats and keep every normalising constant:
 

@@ -1,8 +1,8 @@
 """Shared pieces of the evaluation functions: input checks, padded batches and the result type.
 
-Every evaluation function takes a model with the public interface of `trainers.VAE`
-(`posterior`, `prior_distribution`, `likelihood_distribution`, `encode`, `decode`, `prior`,
-`data_shape`, `latent_dim`) and images [N, H, W, C]. Batches are padded to a fixed size
+Every evaluation function takes a model with the latent interface of `trainers.latent_model`
+(VAE, HVAE, CP-VAE: `infer`, `sample_posterior`, `log_prior`, `likelihood_distribution`, `encode`,
+`decode`, `posterior`, `prior_distribution`, `data_shape`, `latent_dim`) and images [N, H, W, C]. Batches are padded to a fixed size
 (repeating the last image) so that a compiled function sees a single input shape; the
 padded rows are dropped from the results.
 """

@@ -32,7 +32,7 @@ def elbo(model, images, num_samples=1, chunk_size=DEFAULT_CHUNK_SIZE, batch_size
     """ELBO per image, averaged over `num_samples` samples z ~ q(z|x).
 
     Args:
-      model: a model with the public interface of `trainers.VAE`.
+      model: a model with the latent interface of `trainers.latent_model`.
       images: array [N, H, W, C] with (H, W, C) = model.data_shape, finite values.
       num_samples: S samples per image (1 is the training estimate; more lowers the variance).
       chunk_size, batch_size, seed, jit_compile: as in `log_likelihood`; the samples are the

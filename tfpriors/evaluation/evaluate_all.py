@@ -34,7 +34,7 @@ def evaluate_all(model, images, num_samples=5000, chunk_size=DEFAULT_CHUNK_SIZE,
     """Evaluates `model` on `images` with every metric of `tfpriors.evaluation`.
 
     Args:
-      model: a model with the public interface of `trainers.VAE`.
+      model: a model with the latent interface of `trainers.latent_model`.
       images: array [N, H, W, C] (N >= 2 for the active units), finite values.
       num_samples: importance samples per image, shared by the log-likelihood, ELBO and
         prior-fit estimates (5000 as in the VampPrior paper).

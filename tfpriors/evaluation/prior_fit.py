@@ -33,7 +33,7 @@ def prior_cross_entropy(model, images, num_samples=100, chunk_size=DEFAULT_CHUNK
     log p(z), the result is a lower bound too.
 
     Args:
-      model: a model with the public interface of `trainers.VAE`.
+      model: a model with the latent interface of `trainers.latent_model`.
       images: array [N, H, W, C], the x_n that define the aggregate posterior.
       num_samples: S samples z ~ q(z|x_n) per image.
       chunk_size, batch_size, seed, jit_compile: as in `log_likelihood` (same samples).
