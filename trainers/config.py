@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfpriors._validation import check_non_negative_int, check_positive_int
+from tfpriors._validation import check_non_negative_int, check_positive_float, check_positive_int
 from tfpriors.likelihoods import get_likelihood
 from tfpriors.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
 from tfpriors.priors import HierarchicalPrior, MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
@@ -58,6 +58,12 @@ def build_parser(description):
                         "al.'s discrete c (--components categories, --prior mog or vampprior) beside z")
     g.add_argument("--z1-dim", type=int, default=None,
                    help="hvae: dimension of z1 (default: --latent-dim)")
+    g.add_argument("--temperature", type=float, default=1.0,
+                   help="cpvae: initial Gumbel-softmax temperature τ_0 of the sampled c")
+    g.add_argument("--min-temperature", type=float, default=0.5,
+                   help="cpvae: the temperature's floor; τ_t = max(floor, τ_0 exp(-rate t))")
+    g.add_argument("--temperature-rate", type=float, default=1e-4,
+                   help="cpvae: per-step decay rate of the temperature (0: constant)")
     g.add_argument("--architecture", choices=["mlp", "gated", "conv"], default="mlp",
                    help="mlp: ReLU MLP; gated: the VampPrior paper's gated MLP; conv: small conv nets")
     g.add_argument("--hidden-units", type=int, nargs="+", default=[256, 256, 256, 256],
@@ -183,6 +189,11 @@ def parse_config(parser, argv=None):
     if config.get("z1_dim") is not None:
         check_positive_int("z1_dim", config["z1_dim"])
     model = config.get("model", "vae")
+    for key in ("temperature", "min_temperature"):
+        if key in config:
+            check_positive_float(key, config[key])
+    if config.get("temperature_rate", 0.0) < 0:
+        raise ValueError(f"Expected --temperature-rate >= 0. Received: {config['temperature_rate']}")
     if model in ("hvae", "cpvae") and config["architecture"] == "conv":
         raise ValueError(f"Expected --architecture mlp or gated with --model {model} (its "
                          f"conditionals are MLPs). Received: --architecture conv")
@@ -291,7 +302,9 @@ def _build_model(config, shape, train_images, steps_per_epoch, steps_per_executi
     if config.get("model") == "cpvae":
         model = build_cpvae(shape, prior, likelihood, hidden_units=config["hidden_units"],
                             gated=config["architecture"] == "gated", objective=objective, beta=beta,
-                            seed=config["seed"])
+                            seed=config["seed"], initial_temperature=config["temperature"],
+                            min_temperature=config["min_temperature"],
+                            temperature_rate=config["temperature_rate"])
     elif networks is None:
         model = build_hvae(shape, prior, likelihood,
                            latent_dims=(config.get("z1_dim") or config["latent_dim"],
