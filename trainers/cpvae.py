@@ -178,7 +178,7 @@ class CPVAE(LatentModel):
         return PosteriorSample(code=tf.concat([z, c], axis=-1), log_q=log_qc + q_z.log_prob(z),
                                parts={"q_z": q_z})
 
-    def log_prior(self, inference, code, seed=None):
+    def log_prior(self, inference, code, seed=None, parts=None):
         z, c = self.split(code)
         log_pc, _ = self._prior_parts(inference.prior)
         return tf.reduce_sum(c * log_pc, axis=-1) + self._p_z_given_c(inference.prior, c).log_prob(z)

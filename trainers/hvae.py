@@ -105,12 +105,15 @@ class HVAE(LatentModel):
         z2 = q2.bijector.forward(eps2)          # loc + scale * eps2, cached for log_prob  [S, B, d2]
         q1 = diagonal_gaussian(*self.encoder_z1([inference.context["x_flat"], z2]))   # [S, B]
         z1 = q1.bijector.forward(eps1)                                         # [S, B, d1]
+        # p(z1|z2) at the drawn z2, once: log_prior and kl_divergence read it from the parts.
         return PosteriorSample(code=tf.concat([z1, z2], axis=-1),
-                               log_q=q2.log_prob(z2) + q1.log_prob(z1), parts={"q1": q1, "q2": q2})
+                               log_q=q2.log_prob(z2) + q1.log_prob(z1),
+                               parts={"q1": q1, "q2": q2, "p_z1": self._p_z1(z2)})
 
-    def log_prior(self, inference, code, seed=None):
+    def log_prior(self, inference, code, seed=None, parts=None):
         z1, z2 = self.split(code)
-        return prior_log_prob(self.prior, inference.prior, z2, seed=seed) + self._p_z1(z2).log_prob(z1)
+        p_z1 = parts["p_z1"] if parts is not None else self._p_z1(z2)
+        return prior_log_prob(self.prior, inference.prior, z2, seed=seed) + p_z1.log_prob(z1)
 
     def likelihood_params(self, code):
         return self.decoder(list(self.split(code)))
@@ -119,8 +122,7 @@ class HVAE(LatentModel):
         top = closed_form_kl(inference.posterior, inference.prior, self.prior)  # [B] or None
         if top is None:
             return tf.reduce_mean(sample.log_q - log_prior, axis=0)
-        _, z2 = self.split(sample.code)
-        lower = closed_form_kl(sample.parts["q1"], self._p_z1(z2))              # [S, B]
+        lower = closed_form_kl(sample.parts["q1"], sample.parts["p_z1"])        # [S, B]
         return top + tf.reduce_mean(lower, axis=0)
 
     def encode(self, x):

@@ -15,10 +15,12 @@ The latent interface (what objectives, `tfpriors.evaluation`, interpolation and 
         Reparameterised draws from the whole posterior: eps [S, B, N] standard normal ->
         `PosteriorSample(code [S, B, D], log_q [S, B], parts)`. The code is every latent,
         concatenated (HVAE: [z1, z2]); `parts` holds per-level distributions.
-    model.log_prior(inference, code, seed) -> [S, B]
+    model.log_prior(inference, code, seed, parts=None) -> [S, B]
         log p(latents), the joint density without the likelihood (HVAE: log p(z1|z2) + log p(z2));
         a prior known only through a stochastic bound (VHP) returns its bound, seeded by `seed`.
         Depends on the batch only through `code` (so rows can be padded, see objectives).
+        `parts`: the sample's parts when `code` is that sample's code, so that conditionals
+        computed while sampling (the HVAE's p(z1|z2)) are not computed again.
     model.likelihood_params(code) -> [S, B, H, W, C];  model.likelihood_distribution(code)
     model.kl_divergence(inference, sample, log_prior) -> [B]
         KL(q || p) of the latents: in closed form where TFP has a KL registered for the pair of

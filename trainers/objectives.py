@@ -57,7 +57,7 @@ def _sample_terms(model, x, num_samples, seed, batch_slice=None):
     if batch_slice is not None and model.stochastic_prior:
         log_pz = _replica_noise(model, inference, sample.code, prior_seed, batch_slice)
     else:
-        log_pz = model.log_prior(inference, sample.code, seed=prior_seed)       # [S, B]
+        log_pz = model.log_prior(inference, sample.code, seed=prior_seed, parts=sample.parts)
     params = model.likelihood_params(sample.code)                               # [S, B, H, W, C]
     log_px = model.likelihood.distribution(params).log_prob(x)                  # [S, B]
     return dict(inference=inference, sample=sample, params=params, log_px=log_px,

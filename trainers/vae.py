@@ -107,7 +107,7 @@ class VAE(LatentModel):
         z = q.bijector.forward(eps)                                          # [S, B, D]
         return PosteriorSample(code=z, log_q=q.log_prob(z), parts={"q": q})
 
-    def log_prior(self, inference, code, seed=None):
+    def log_prior(self, inference, code, seed=None, parts=None):
         return prior_log_prob(self.prior, inference.prior, code, seed=seed)
 
     def likelihood_params(self, code):

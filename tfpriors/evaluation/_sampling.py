@@ -108,7 +108,8 @@ def chunk_log_weights(model, x, inference, eps, prior_seed, chunk_index, first_s
     sample = model.sample_posterior(inference, eps)                     # code [C, B, D]
     log_qz = sample.log_q                                               # [C, B]
     log_pz = model.log_prior(inference, sample.code,
-                             seed=tf.random.experimental.stateless_fold_in(prior_seed, chunk_index))
+                             seed=tf.random.experimental.stateless_fold_in(prior_seed, chunk_index),
+                             parts=sample.parts)
     if with_likelihood:
         log_px = model.likelihood_distribution(sample.code).log_prob(x)   # [C, B]
     else:
