@@ -32,7 +32,8 @@ import tensorflow_probability as tfp
 
 from tfpriors._validation import check_finite_array, check_positive_float, check_positive_int
 from tfpriors.networks import ConditionalDecoder, ConditionalGaussian, FeatureNetwork
-from trainers.latent_model import Inference, LatentModel, PosteriorSample, closed_form_kl
+from trainers.latent_model import LatentModel
+from trainers.latent_types import Inference, PosteriorSample, closed_form_kl
 from trainers.vae import diagonal_gaussian
 
 tfd = tfp.distributions

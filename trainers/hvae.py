@@ -24,7 +24,8 @@ import tensorflow as tf
 
 from tfpriors.networks import ConditionalDecoder, ConditionalGaussian, MLPEncoder
 from tfpriors.priors import prior_log_prob
-from trainers.latent_model import Inference, LatentModel, PosteriorSample, closed_form_kl
+from trainers.latent_model import LatentModel
+from trainers.latent_types import Inference, PosteriorSample, closed_form_kl
 from trainers.vae import diagonal_gaussian, encode_with_prior_inputs
 
 __all__ = ["HVAE", "build_hvae"]

@@ -60,50 +60,25 @@ as single-device training on the same global batches:
 With one replica (no strategy) all of this is skipped and the arithmetic is the plain one.
 """
 
-import collections
 import inspect
 
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from tfpriors._validation import check_finite_array
 from trainers.beta import ConstantBeta
 from trainers.blocks import BlockOptimizer
 from trainers.distribute import (cross_replica_sum, is_distributed, logs_for_keras,
                                  replica_batch_slice)
+from trainers.latent_types import Inference, PosteriorSample, closed_form_kl  # noqa: F401
 from trainers.objectives import ELBO
 from trainers.progbar import with_exact_progbar
-
-tfd = tfp.distributions
 
 __all__ = ["LatentModel", "Inference", "PosteriorSample", "closed_form_kl"]
 
 _METRICS = ("loss", "reconstruction", "kl", "elbo", "constraint", "beta")
 _TERMS = ("loss", "reconstruction", "kl", "elbo", "constraint")
-
-Inference = collections.namedtuple("Inference", ["posterior", "prior", "context"])
-Inference.__doc__ = """What `infer(x)` computes once per batch (see the module docstring)."""
-PosteriorSample = collections.namedtuple("PosteriorSample", ["code", "log_q", "parts"])
-PosteriorSample.__doc__ = """Draws of every latent: code [S, B, D], log q(code|x) [S, B], parts."""
-
-
-def closed_form_kl(q, p, prior_layer=None):
-    """KL(q || p) [batch] if TFP has a KL registered for (type(q), type(p)), else None.
-
-    `tfd.kl_divergence` raises NotImplementedError for an unregistered pair (mixtures, the
-    VHP's hierarchical prior); that is the test, so a KL registered later is used automatically.
-    None also when `prior_layer` defines its density through a stochastic bound
-    (`log_prob_estimate`): the KL must use the log p(z) that training and evaluation use.
-    """
-    if prior_layer is not None and getattr(prior_layer, "log_prob_estimate", None) is not None:
-        return None
-    try:
-        return tfd.kl_divergence(q, p)
-    except NotImplementedError:
-        return None
-
 
 class LatentModel(keras.Model):
     """Base of the latent-variable models: training, metrics, β control, block-wise optimisation.

@@ -14,7 +14,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfpriors.priors import prior_log_prob
-from trainers.latent_model import Inference, LatentModel, PosteriorSample, closed_form_kl
+from trainers.latent_model import LatentModel
+from trainers.latent_types import Inference, PosteriorSample, closed_form_kl
 
 tfd = tfp.distributions
 
