@@ -32,10 +32,7 @@ def test_a_row_records_its_curve_and_resumes_where_it_stopped(tmp_path):
     table = _load_script()
     _fake_mnist(tmp_path)
     out = tmp_path / "out"
-    tiny = ["--data-dir", str(tmp_path), "--out-dir", str(out), "--rows", "vae_standard",
-            "--components", "3", "--hidden-units", "8", "--latent-dim", "2", "--train-images", "200",
-            "--ll-every", "2", "--ll-images", "20", "--ll-samples", "5", "--final-samples", "5",
-            "--warmup-epochs", "1", "--xla", "off", "--verbose", "0"]
+    tiny = _tiny(tmp_path, out)
     assert table.main(tiny + ["--epochs", "2"]) == 0
     row = out / "vae_standard"
     for name in ("curves.json", "curves.png", "best.weights.h5", "model.keras", "metrics.json"):
@@ -52,6 +49,25 @@ def test_a_row_records_its_curve_and_resumes_where_it_stopped(tmp_path):
     curve = json.loads((row / "curves.json").read_text())
     assert [r["epoch"] for r in curve] == [1, 2, 3]
     assert json.loads((row / "metrics.json").read_text())["epochs_trained"] == 3
+
+
+def _tiny(data_dir, out):
+    """The flags of a row that trains in seconds."""
+    return ["--data-dir", str(data_dir), "--out-dir", str(out), "--rows", "vae_standard",
+            "--components", "3", "--hidden-units", "8", "--latent-dim", "2", "--train-images", "200",
+            "--ll-every", "2", "--ll-images", "20", "--ll-samples", "5", "--final-samples", "5",
+            "--warmup-epochs", "1", "--xla", "off", "--verbose", "0"]
+
+
+@pytest.mark.slow
+def test_a_time_budget_ends_the_row_after_the_epoch_that_reaches_it(tmp_path):
+    table = _load_script()
+    _fake_mnist(tmp_path)
+    out = tmp_path / "out"
+    assert table.main(_tiny(tmp_path, out) + ["--epochs", "5", "--budget-minutes", "1e-6",
+                                                "--xla", "on"]) == 0
+    metrics = json.loads((out / "vae_standard" / "metrics.json").read_text())
+    assert metrics["epochs_trained"] == 1 and metrics["config"]["budget_minutes"] == 1e-6
 
 
 def test_bad_flags_are_one_line_errors(tmp_path, capsys):
