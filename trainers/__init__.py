@@ -1,7 +1,7 @@
 """Keras trainers for tfpriors: the VAE model, objectives, β controllers and the CLIs.
 
 Importing `trainers` registers every serialisable class of the package (networks, likelihoods,
-priors, objectives, controllers, learning-rate schedule, block optimiser, VAE, HVAE, CP-VAE), so
+priors, objectives, controllers, learning-rate schedule, block optimiser, VAE, HVAE, CP-VAE, LaDDer), so
 `keras.models.load_model("model.keras")` works after a plain `import trainers`;
 `trainers.load_model(path)` also checks that the file is a readable Keras archive first.
 """
@@ -17,9 +17,10 @@ from trainers.objectives import ELBO, IWAE, get_objective
 from trainers.run_io import load_model
 from trainers.cpvae import CPVAE
 from trainers.hvae import HVAE
+from trainers.ladder import BlockSchedule, LaDDer
 from trainers.latent_model import LatentModel
 from trainers.vae import VAE
 
-__all__ = ["LatentModel", "VAE", "HVAE", "CPVAE", "ELBO", "IWAE", "get_objective", "BetaController", "ConstantBeta",
+__all__ = ["LatentModel", "VAE", "HVAE", "CPVAE", "LaDDer", "BlockSchedule", "ELBO", "IWAE", "get_objective", "BetaController", "ConstantBeta",
            "LinearWarmup", "GECO", "REWO", "SigmoidREWO", "get_beta_controller",
            "WarmupLearningRate", "load_model"]

@@ -226,6 +226,13 @@ class LatentModel(keras.Model):
         return {"model": [v for v in self.trainable_variables if id(v) not in prior_ids],
                 "prior": [v for v in self.trainable_variables if id(v) in prior_ids]}
 
+    def block_gates(self):
+        """{block name: bool scalar tensor}: the parameter blocks this train step updates.
+
+        The β controller's (`BetaController.block_gates`); models with their own block schedule
+        (LaDDer's block coordinate ascent) add theirs."""
+        return self.beta_controller.block_gates()
+
     def compile(self, optimizer="rmsprop", *args, **kwargs):
         """keras.Model.compile with the optimiser copied per parameter block.
 
@@ -314,7 +321,7 @@ class LatentModel(keras.Model):
         variables = self.trainable_variables
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_block_gradients(zip(grads, variables),
-                                             gates=self.beta_controller.block_gates())
+                                             gates=self.block_gates())
         means = self._global_means(terms, batch_slice)
         constraint = tf.reduce_mean(terms["constraint"]) if means is None else means["constraint"]
         self.beta_controller.update(constraint)

@@ -2,5 +2,6 @@
 
 from tfpriors.distributions.hierarchical import HierarchicalGaussian
 from tfpriors.distributions.mixture import DiagonalGaussianMixture
+from tfpriors.distributions.vgmm import VariationalGaussianMixture
 
-__all__ = ["HierarchicalGaussian", "DiagonalGaussianMixture"]
+__all__ = ["HierarchicalGaussian", "DiagonalGaussianMixture", "VariationalGaussianMixture"]

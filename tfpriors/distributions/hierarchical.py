@@ -4,6 +4,10 @@ Klushyn et al. (2019), "Learning Hierarchical Priors in VAEs", Eq. (7):
 
     p(z) = integral N(z; mu(zeta), diag(sigma^2(zeta))) N(zeta; 0, I) dzeta
 
+LaDDer (Lin & Clark 2020, Sec. 3.1) replaces N(zeta; 0, I) by a learned hyper prior p(zeta)
+(a variational DP-GMM, or another hierarchical prior: one more rung); `hyper_distribution`
+makes it a parameter, and N(0, I) is its default.
+
 a continuous mixture of diagonal Gaussians. The marginal has no closed form; it is bounded
 with a diagonal-Gaussian proposal q(zeta|z) = N(zeta; m(z), diag(s^2(z))) and K importance
 samples (Eq. 8, Burda et al. 2016):
@@ -51,6 +55,11 @@ class HierarchicalGaussian(tfd.Distribution):
       log_prob_num_samples: importance samples used by `log_prob` (see below).
       log_prob_chunk_size: `log_prob` evaluates the samples in chunks of this size (memory).
       log_prob_seed: int pair, the fixed stateless seed of `log_prob`.
+      hyper_distribution: the hyper prior p(zeta), a tfd.Distribution with event shape [M];
+        None: N(0, I_M). Sampling draws zeta from it.
+      hyper_log_prob_fn: optional callable (zeta [..., M], seed) -> [...] log p(zeta) (or a
+        stochastic lower bound on it, for a hyper prior that is itself hierarchical); None uses
+        `hyper_distribution.log_prob`.
       validate_args, allow_nan_stats, name: as for every tfd.Distribution.
 
     `log_prob` has no closed form. It returns the importance-weighted estimate
@@ -65,7 +74,7 @@ class HierarchicalGaussian(tfd.Distribution):
 
     def __init__(self, conditional_fn, proposal_fn, latent_dim, hyper_latent_dim,
                  log_prob_num_samples=128, log_prob_chunk_size=16, log_prob_seed=(0, 0),
-                 validate_args=False, allow_nan_stats=True, name="HierarchicalGaussian"):
+                 hyper_distribution=None, hyper_log_prob_fn=None, validate_args=False, allow_nan_stats=True, name="HierarchicalGaussian"):
         parameters = dict(locals())
         if not callable(conditional_fn) or not callable(proposal_fn):
             raise ValueError("Expected `conditional_fn` and `proposal_fn` to be callables. Received: "
@@ -81,6 +90,13 @@ class HierarchicalGaussian(tfd.Distribution):
             raise ValueError(f"Expected `log_prob_seed` to be a pair of ints. Received: "
                              f"log_prob_seed={log_prob_seed!r}")
         self._log_prob_seed = seed
+        if hyper_log_prob_fn is not None and hyper_distribution is None:
+            raise ValueError("Expected `hyper_distribution` with `hyper_log_prob_fn` (sampling "
+                             "draws zeta from it). Received: hyper_distribution=None")
+        if hyper_distribution is not None and hyper_log_prob_fn is None:
+            hyper_log_prob_fn = lambda zeta, seed: hyper_distribution.log_prob(zeta)  # noqa: E731
+        self._hyper_distribution = hyper_distribution
+        self._hyper_log_prob_fn = hyper_log_prob_fn
         super().__init__(dtype=tf.float32, reparameterization_type=tfd.FULLY_REPARAMETERIZED,
                          validate_args=validate_args, allow_nan_stats=allow_nan_stats,
                          parameters=parameters, name=name)
@@ -99,6 +115,11 @@ class HierarchicalGaussian(tfd.Distribution):
     @property
     def latent_dim(self):
         return self._latent_dim
+
+    @property
+    def hyper_distribution(self):
+        """p(zeta), or None for N(0, I)."""
+        return self._hyper_distribution
 
     @property
     def hyper_latent_dim(self):
@@ -122,7 +143,7 @@ class HierarchicalGaussian(tfd.Distribution):
 
     # ------------------------------------------------------------------ sampling (Eq. 13)
     def sample_with_hyper_latents(self, sample_shape=(), seed=None):
-        """Ancestral samples (z, zeta): zeta ~ N(0, I_M), z ~ p(z|zeta)  (Eq. 13).
+        """Ancestral samples (z, zeta): zeta ~ p(zeta) (N(0, I_M) by default), z ~ p(z|zeta)  (Eq. 13).
 
         Args:
           sample_shape: int or shape S.
@@ -133,8 +154,11 @@ class HierarchicalGaussian(tfd.Distribution):
         """
         shape = tf.reshape(tf.convert_to_tensor(sample_shape, tf.int32), [-1])
         zeta_seed, z_seed = tfp.random.split_seed(seed, n=2, salt="HierarchicalGaussian")
-        zeta = tf.random.stateless_normal(
-            tf.concat([shape, [self._hyper_latent_dim]], 0), seed=zeta_seed)     # [*S, M]
+        if self._hyper_distribution is None:
+            zeta = tf.random.stateless_normal(
+                tf.concat([shape, [self._hyper_latent_dim]], 0), seed=zeta_seed)  # [*S, M]
+        else:
+            zeta = self._hyper_distribution.sample(shape, seed=zeta_seed)        # [*S, M]
         loc, scale = self._conditional_fn(zeta)                                 # [*S, D] each
         eps = tf.random.stateless_normal(tf.shape(loc), seed=z_seed)             # [*S, D]
         return loc + scale * eps, zeta
@@ -145,7 +169,7 @@ class HierarchicalGaussian(tfd.Distribution):
 
     # ------------------------------------------------------------------ bounds on log p(z) (Eq. 8)
     def _log_weights(self, z, num_samples, seed):
-        """log w_k = log p(z|zeta_k) + log N(zeta_k; 0, I) - log q(zeta_k|z), zeta_k ~ q: [K, ...]."""
+        """log w_k = log p(z|zeta_k) + log p(zeta_k) - log q(zeta_k|z), zeta_k ~ q: [K, ...]."""
         z = tf.convert_to_tensor(z, tf.float32)
         loc, scale = self._proposal_fn(z)                                       # [..., M] each
         shape = tf.concat([[num_samples], tf.shape(loc)], 0)
@@ -153,7 +177,11 @@ class HierarchicalGaussian(tfd.Distribution):
         eps = tf.random.stateless_normal(shape, seed=seed)                      # [K, ..., M]
         zeta = loc + scale * eps                                                # [K, ..., M]
         log_q = _diag_normal_log_prob(zeta, loc, scale)                         # [K, ...]
-        log_p_zeta = _standard_normal_log_prob(zeta)                            # [K, ...]
+        if self._hyper_log_prob_fn is None:
+            log_p_zeta = _standard_normal_log_prob(zeta)                        # [K, ...]
+        else:
+            log_p_zeta = self._hyper_log_prob_fn(
+                zeta, tfp.random.split_seed(seed, n=1, salt="HierarchicalGaussian.hyper")[0])
         cond_loc, cond_scale = self._conditional_fn(zeta)                       # [K, ..., D]
         log_p_z_given_zeta = _diag_normal_log_prob(z, cond_loc, cond_scale)     # [K, ...]
         return log_p_z_given_zeta + log_p_zeta - log_q

@@ -8,6 +8,10 @@ log p(z) is replaced by the K-sample importance-weighted bound of Eq. (8) (`boun
 the plain ELBO of the second stochastic layer (`bound="elbo"`, the ablation of App. B.4).
 `tfpriors.priors.prior_log_prob` routes to `log_prob_estimate`, so both ELBO and IWAE
 objectives of the trainer train Theta and Phi through the bound.
+
+LaDDer's generative prior (Lin & Clark 2020, Sec. 3.1) is the same unit with the hyper prior a
+parameter: `hyper_prior` is any prior layer over zeta (LaDDer: `VGMMHyperPrior`, or another
+`HierarchicalPrior` for one more rung) and the bound the prior VAE's ELBO (Eq. 4, `bound="elbo"`).
 """
 
 import math
@@ -18,7 +22,7 @@ import tensorflow as tf
 from tfpriors._validation import check_choice, check_positive_int
 from tfpriors.distributions import HierarchicalGaussian
 from tfpriors.networks.gated import dense_stack
-from tfpriors.priors.base import PriorLayer
+from tfpriors.priors.base import PriorLayer, prior_log_prob
 
 __all__ = ["HierarchicalPrior"]
 
@@ -71,14 +75,16 @@ class HierarchicalPrior(PriorLayer):
       log_var_bounds: (min, max) clip range of the log-variances of p(z|zeta) and q(zeta|z).
       log_prob_num_samples: samples of the deterministic estimate behind `distribution().log_prob`
         (plots and other non-training uses).
+      hyper_prior: a PriorLayer over zeta (latent_dim M) replacing N(0, I); None: N(0, I).
 
     Raises:
-      ValueError: for a non-positive dimension, width or K, an unknown bound or bad bounds.
+      ValueError: for a non-positive dimension, width or K, an unknown bound or bad bounds, or
+        a hyper prior of another dimension than M.
     """
 
     def __init__(self, latent_dim, hyper_latent_dim=None, hidden_units=(256, 256, 256, 256),
                  activation="relu", gated=False, num_samples=16, bound="iw",
-                 log_var_bounds=(-8.0, 2.0), log_prob_num_samples=128, **kwargs):
+                 log_var_bounds=(-8.0, 2.0), log_prob_num_samples=128, hyper_prior=None, **kwargs):
         super().__init__(latent_dim, **kwargs)
         self.hyper_latent_dim = check_positive_int(
             "hyper_latent_dim", self.latent_dim if hyper_latent_dim is None else hyper_latent_dim)
@@ -94,6 +100,13 @@ class HierarchicalPrior(PriorLayer):
         self.log_var_bounds = (lo, hi)
         self.log_prob_num_samples = check_positive_int("log_prob_num_samples", log_prob_num_samples)
         d, m = self.latent_dim, self.hyper_latent_dim
+        if isinstance(hyper_prior, dict):
+            hyper_prior = keras.saving.deserialize_keras_object(hyper_prior)
+        if hyper_prior is not None and (not isinstance(hyper_prior, PriorLayer)
+                                        or hyper_prior.latent_dim != m):
+            raise ValueError(f"Expected `hyper_prior` to be a PriorLayer over {m} dimensions (the "
+                             f"hyper latent). Received: {hyper_prior!r}")
+        self.hyper_prior = hyper_prior
         self.conditional = _GaussianMLP(m, d, self.hidden_units, activation, self.gated,
                                         self.log_var_bounds, "conditional", name="conditional")
         self.proposal = _GaussianMLP(d, m, self.hidden_units, activation, self.gated,
@@ -102,13 +115,61 @@ class HierarchicalPrior(PriorLayer):
     def build(self, input_shape=None):
         self.conditional.build()
         self.proposal.build()
+        if self.hyper_prior is not None and not self.hyper_prior.built:
+            self.hyper_prior.build()
         self.built = True
 
     def distribution(self, encoder=None):
         """The HierarchicalGaussian p(z) built from the current weights (batch [], event [D])."""
+        hyper, hyper_log_prob_fn = None, None
+        if self.hyper_prior is not None:
+            hyper = self.hyper_prior.distribution()
+            hyper_log_prob_fn = lambda zeta, seed: prior_log_prob(  # noqa: E731
+                self.hyper_prior, hyper, zeta, seed=seed)
         return HierarchicalGaussian(self.conditional, self.proposal, self.latent_dim,
                                     self.hyper_latent_dim,
-                                    log_prob_num_samples=self.log_prob_num_samples)
+                                    log_prob_num_samples=self.log_prob_num_samples,
+                                    hyper_distribution=hyper, hyper_log_prob_fn=hyper_log_prob_fn)
+
+    def encode_hyper(self, z):
+        """The innermost rung's hyper latent of z: the proposal means, rung after rung.
+
+        Args:
+          z: [..., D].
+
+        Returns:
+          [..., M'] the means of q(zeta|z) (through every stacked HierarchicalPrior), the
+          encodings LaDDer fits its hyper prior to.
+        """
+        loc, _ = self.proposal(tf.convert_to_tensor(z, tf.float32))
+        if isinstance(self.hyper_prior, HierarchicalPrior):
+            return self.hyper_prior.encode_hyper(loc)
+        return loc
+
+    def sample_hyper(self, z, seed):
+        """Draws the innermost rung's hyper latent of z: zeta ~ q(zeta|z), rung after rung.
+
+        Args:
+          z: [..., D].
+          seed: int32 [2] stateless seed.
+
+        Returns:
+          [..., M'] samples of the aggregate hyper posterior's conditionals, the encodings
+          LaDDer fits its hyper prior to (Sec. 3.2: the prior encoding samples t_i).
+        """
+        loc, scale = self.proposal(tf.convert_to_tensor(z, tf.float32))
+        here, inner = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        zeta = loc + scale * tf.random.stateless_normal(tf.shape(loc), seed=here)
+        if isinstance(self.hyper_prior, HierarchicalPrior):
+            return self.hyper_prior.sample_hyper(zeta, inner)
+        return zeta
+
+    @property
+    def innermost_hyper_prior(self):
+        """The prior layer at the top of the stack of rungs (None: N(0, I))."""
+        if isinstance(self.hyper_prior, HierarchicalPrior):
+            return self.hyper_prior.innermost_hyper_prior
+        return self.hyper_prior
 
     def log_prob_estimate(self, distribution, z, seed=None):
         """The layer's bound on log p(z): IW with K = num_samples (Eq. 8) or the ELBO (App. B.4).
@@ -130,5 +191,7 @@ class HierarchicalPrior(PriorLayer):
         config.update(hyper_latent_dim=self.hyper_latent_dim, hidden_units=list(self.hidden_units),
                       activation=self.activation, gated=self.gated, num_samples=self.num_samples,
                       bound=self.bound, log_var_bounds=list(self.log_var_bounds),
-                      log_prob_num_samples=self.log_prob_num_samples)
+                      log_prob_num_samples=self.log_prob_num_samples,
+                      hyper_prior=(None if self.hyper_prior is None
+                                   else keras.saving.serialize_keras_object(self.hyper_prior)))
         return config
