@@ -6,10 +6,19 @@ Each sampler directory is TF-Serving's layout plus two JSON files that TF-Servin
     saved_models/<name>/config.json                     how the model was trained (command, flags)
     saved_models/<name>/metrics.json                    what was measured on it, and with what
 
+    saved_models/<name>/heldout_fixture.npz             with --fixture-images N: the first N
+                                                        binarized MNIST held-out images (packed
+                                                        bits), on which the exported
+                                                        `log_likelihood` signature is measured
+                                                        into metrics.json["fixture"], so the
+                                                        tests can check the sampler without MNIST
+
 Usage (the commands that produced the shipped models are in saved_models/README.md):
 
     python saved_models/export_samplers.py --name pendulum_vhp_rewo --model M.keras \
         --config C.json --metrics R.json
+    python saved_models/export_samplers.py --name mnist_vampprior --model M.keras \
+        --config C.json --metrics R.json --fixture-images 100 --data-dir MNIST_DIR
 """
 
 import json
@@ -35,7 +44,40 @@ def parse_args(argv=None):
     p.add_argument("--out-dir", default=str(Path(__file__).resolve().parent),
                    help="parent directory of the sampler (default: this saved_models/ folder)")
     p.add_argument("--version", type=int, default=1, help="TF-Serving version number")
-    return p.parse_args(argv)
+    p.add_argument("--fixture-images", type=int, default=0,
+                   help="store the first N binarized MNIST held-out images with the sampler and "
+                        "record its log_likelihood on them (0: none; needs --data-dir)")
+    p.add_argument("--fixture-samples", type=int, default=1000,
+                   help="importance samples of the fixture's log-likelihood")
+    p.add_argument("--data-dir", default=None, help="MNIST IDX directory (for --fixture-images)")
+    args = p.parse_args(argv)
+    if args.fixture_images < 0 or args.fixture_samples < 1:
+        p.error(f"Expected --fixture-images >= 0 and --fixture-samples >= 1. Received: "
+                f"{args.fixture_images} and {args.fixture_samples}")
+    if args.fixture_images and args.data_dir is None:
+        p.error("Expected --data-dir with --fixture-images (the MNIST held-out images)")
+    return args
+
+
+def write_fixture(target, data_dir, num_images, num_samples):
+    """Stores the first `num_images` binarized held-out MNIST images next to the sampler and
+    measures the exported `log_likelihood` signature on them (seed [0, 0])."""
+    import numpy as np
+    import tensorflow as tf
+    from tfpriors.datasets import mnist_heldout_binarized
+    from tfpriors.export import load_sampler
+    bits, labels, sha = mnist_heldout_binarized(data_dir, validation_size=10000)
+    images = bits[:num_images]
+    np.savez_compressed(target / "heldout_fixture.npz", bits=np.packbits(images.reshape(-1)),
+                        shape=np.array(images.shape), labels=labels[:num_images])
+    sampler = load_sampler(target)
+    out = sampler.signatures["log_likelihood"](images=tf.constant(images, tf.float32),
+                                               num_samples=tf.constant(num_samples),
+                                               seed=tf.constant([0, 0]))
+    values = out["log_likelihood"].numpy()
+    return {"images": int(num_images), "source": "first images of the binarized held-out set",
+            "heldout_binarized_sha256": sha, "num_samples": int(num_samples), "seed": [0, 0],
+            "mean": float(values.mean()), "per_image": [round(float(v), 4) for v in values]}
 
 
 def _read_json(path):
@@ -64,8 +106,13 @@ def main(argv=None):
         shutil.rmtree(version_dir)
     export_sampler(model, target, version=args.version)
     (target / "config.json").write_text(json.dumps(_read_json(args.config), indent=2) + "\n")
-    (target / "metrics.json").write_text(json.dumps(_read_json(args.metrics), indent=2) + "\n")
+    metrics = _read_json(args.metrics)
+    if args.fixture_images:
+        metrics["fixture"] = write_fixture(target, args.data_dir, args.fixture_images,
+                                           args.fixture_samples)
+    (target / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps({"written": str(version_dir)}))
+    return 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ All values are in nats and keep every normalising constant:
 - `active_units`: Burda et al.'s count of latent dimensions in use.
 - `kl_per_dimension`: KL(q(z_d|x) || p_d) per dimension.
 - `evaluate_all`: all of the above as a JSON-serialisable dict.
+- `fit_prior_to_encodings` / `encodings_log_prior`: a prior fitted alone to a frozen VAE's
+  posteriors and its E_q(z)[log p(z)] on held-out posteriors (LaDDer's Table 2 protocol).
 - `cluster_metrics`: Hungarian-matched accuracy, NMI and ARI of a discrete latent (CP-VAE).
 """
 
@@ -17,6 +19,7 @@ from tfpriors.evaluation._common import Estimate
 from tfpriors.evaluation.active_units import ActiveUnits, active_units
 from tfpriors.evaluation.clustering import cluster_accuracy, cluster_metrics
 from tfpriors.evaluation.elbo import elbo
+from tfpriors.evaluation.encodings_fit import encodings_log_prior, fit_prior_to_encodings
 from tfpriors.evaluation.evaluate_all import evaluate_all
 from tfpriors.evaluation.kl_per_dimension import KLPerDimension, kl_per_dimension
 from tfpriors.evaluation.log_likelihood import log_likelihood
@@ -25,4 +28,4 @@ from tfpriors.evaluation.reconstruction import reconstruction_error
 
 __all__ = ["log_likelihood", "elbo", "prior_cross_entropy", "reconstruction_error", "active_units",
            "kl_per_dimension", "evaluate_all", "cluster_accuracy", "cluster_metrics", "Estimate",
-           "ActiveUnits", "KLPerDimension"]
+           "ActiveUnits", "KLPerDimension", "fit_prior_to_encodings", "encodings_log_prior"]

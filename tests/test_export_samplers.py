@@ -1,0 +1,64 @@
+"""saved_models/export_samplers.py: a sampler with its held-out fixture, measured through the
+exported signature, on a tiny MNIST-shaped model and synthetic IDX files."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import make_vae
+from tests.test_benchmark_mnist_table1 import _fake_mnist
+from tfpriors.export import load_sampler
+
+SCRIPT = Path(__file__).resolve().parents[1] / "saved_models" / "export_samplers.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("export_samplers", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def unpack_fixture(directory):
+    """The fixture's binarized images, float32 [N, 28, 28, 1], and labels."""
+    data = np.load(Path(directory) / "heldout_fixture.npz")
+    shape = tuple(int(s) for s in data["shape"])
+    bits = np.unpackbits(data["bits"])[:int(np.prod(shape))].reshape(shape)
+    return bits.astype(np.float32), data["labels"]
+
+
+@pytest.mark.slow
+def test_a_fixture_is_stored_and_its_log_likelihood_recorded(tmp_path):
+    exporter = _load_script()
+    _fake_mnist(tmp_path)
+    model = make_vae("vampprior", shape=(28, 28, 1))
+    model.save(tmp_path / "m.keras")
+    (tmp_path / "c.json").write_text(json.dumps({"command": "test"}))
+    (tmp_path / "r.json").write_text(json.dumps({"test_log_likelihood": -1.0}))
+    assert exporter.main(["--name", "tiny", "--model", str(tmp_path / "m.keras"), "--config",
+                          str(tmp_path / "c.json"), "--metrics", str(tmp_path / "r.json"),
+                          "--out-dir", str(tmp_path / "out"), "--fixture-images", "6",
+                          "--fixture-samples", "20", "--data-dir", str(tmp_path)]) == 0
+    target = tmp_path / "out" / "tiny"
+    metrics = json.loads((target / "metrics.json").read_text())
+    assert metrics["test_log_likelihood"] == -1.0 and metrics["fixture"]["images"] == 6
+    images, labels = unpack_fixture(target)
+    assert images.shape == (6, 28, 28, 1) and set(np.unique(images)) <= {0.0, 1.0}
+    assert labels.shape == (6,)
+    sampler = load_sampler(target)
+    again = sampler.signatures["log_likelihood"](images=tf.constant(images), num_samples=tf.constant(20),
+                                                 seed=tf.constant([0, 0]))["log_likelihood"]
+    np.testing.assert_allclose(again.numpy().mean(), metrics["fixture"]["mean"], atol=1e-4)
+
+
+def test_fixture_flags_are_checked(tmp_path):
+    exporter = _load_script()
+    common = ["--name", "n", "--model", "m", "--config", "c", "--metrics", "r"]
+    with pytest.raises(SystemExit):
+        exporter.parse_args(common + ["--fixture-images", "5"])
+    with pytest.raises(SystemExit):
+        exporter.parse_args(common + ["--fixture-images", "-1", "--data-dir", str(tmp_path)])
