@@ -1,0 +1,241 @@
+"""LaDDer's Table 2 protocol on MNIST (Lin & Clark 2020, Sec. 4.1, Fig. 2): priors fitted to a frozen VAE.
+
+For each latent size D (--latent-dims, default 2 and 16):
+
+1. trains a VAE with a standard normal prior (gated MLPs, Laplace decoder on the real-valued
+   images as in the paper) on the first --train-images MNIST training images;
+2. freezes it and encodes the first --encodings training images (the aggregate posterior to
+   fit) and the held-out images (the last 10,000 of the training file) into q(z|x);
+3. fits each prior alone to the training posteriors (`tfpriors.evaluation.fit_prior_to_encodings`):
+   normal (nothing to fit), gmm (a learned mixture of --gmm-components diagonal Gaussians),
+   vampprior (--pseudo-inputs pseudo-inputs through the frozen encoder), vhp (hierarchical
+   prior, IW bound), ladder (prior VAE with the DP-GMM hyper prior, block coordinate ascent);
+4. reports E_q(z)[log p(z)] on the held-out posteriors (`encodings_log_prior`; VHP and LaDDer by
+   importance sampling through q(t|z) with --prior-samples samples), and for D = 2 plots each
+   prior's density beside the aggregate posterior (Fig. 2), and the Hungarian accuracy of
+   LaDDer's hyper-prior components against the digit classes.
+
+Writes to --out-dir: d<D>/vae.keras, d<D>/densities.png (D = 2), results.json, results.md.
+
+  python benchmarks/ladder_prior_fit.py --data-dir MNIST_DIR --out-dir benchmarks/results/ladder_table2
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from trainers.cli import ArgumentParser, run  # noqa: E402
+
+PRIORS = ("normal", "gmm", "vampprior", "vhp", "ladder")
+PAPER_MNIST = {"normal": -19.0, "vampprior": -16.2, "gmm": -8.4, "vhp": -17.5, "ladder": -12.3}
+
+
+def parse_args(argv=None):
+    p = ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", required=True, help="directory with train-images-idx3-ubyte.gz etc.")
+    p.add_argument("--out-dir", default="benchmarks/results/ladder_table2")
+    p.add_argument("--latent-dims", type=int, nargs="+", default=[2, 16], help="latent sizes D")
+    p.add_argument("--hyper-dims", type=int, nargs="+", default=None,
+                   help="dimension of t per D for VHP's zeta and LaDDer's t (default: D for "
+                        "D <= 2, else D // 2)")
+    p.add_argument("--priors", nargs="+", choices=PRIORS, default=list(PRIORS))
+    p.add_argument("--train-images", type=int, default=50000, help="VAE training images")
+    p.add_argument("--encodings", type=int, default=10000,
+                   help="training images whose posteriors the priors are fitted to")
+    p.add_argument("--heldout-images", type=int, default=10000, help="held-out posteriors evaluated")
+    p.add_argument("--vae-epochs", type=int, default=30)
+    p.add_argument("--prior-epochs", type=int, default=50, help="epochs of each prior's fit")
+    p.add_argument("--hidden-units", type=int, default=300, help="width of the VAE's gated MLPs")
+    p.add_argument("--prior-hidden-units", type=int, default=256,
+                   help="width of the two gated layers of VHP's and LaDDer's networks")
+    p.add_argument("--gmm-components", type=int, default=100)
+    p.add_argument("--pseudo-inputs", type=int, default=500)
+    p.add_argument("--max-components", type=int, default=50, help="LaDDer's DP truncation level")
+    p.add_argument("--accurate-every", type=int, default=10,
+                   help="epochs between LaDDer's accurate hyper-prior fits (fast fits in between)")
+    p.add_argument("--eval-samples", type=int, default=5, help="z draws per held-out posterior")
+    p.add_argument("--prior-samples", type=int, default=1000,
+                   help="importance samples of log p(z) for VHP and LaDDer")
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0: default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
+    args = p.parse_args(argv)
+    for name in ("train_images", "encodings", "heldout_images", "vae_epochs", "prior_epochs",
+                 "hidden_units", "prior_hidden_units", "gmm_components", "pseudo_inputs",
+                 "max_components", "accurate_every", "eval_samples", "prior_samples"):
+        if getattr(args, name) < 1:
+            p.error(f"Expected --{name.replace('_', '-')} >= 1. Received: {getattr(args, name)}")
+    if min(args.latent_dims) < 1:
+        p.error(f"Expected every --latent-dims value >= 1. Received: {args.latent_dims}")
+    if args.hyper_dims is not None and len(args.hyper_dims) != len(args.latent_dims):
+        p.error(f"Expected one --hyper-dims value per --latent-dims value. Received: "
+                f"{args.hyper_dims} for {args.latent_dims}")
+    return args
+
+
+def train_vae(args, d, train):
+    import keras
+    from tfpriors.datasets import make_dataset
+    from tfpriors.likelihoods import LaplaceLikelihood
+    from tfpriors.networks import MLPDecoder, MLPEncoder
+    from tfpriors.priors import StandardNormalPrior
+    from trainers import VAE
+    keras.utils.set_random_seed(args.seed)
+    shape, units = (28, 28, 1), (args.hidden_units, args.hidden_units)
+    model = VAE(MLPEncoder(d, shape, hidden_units=units, gated=True),
+                MLPDecoder(d, shape, hidden_units=units, gated=True),
+                StandardNormalPrior(d), LaplaceLikelihood(learn_scale=True), seed=args.seed)
+    model.build((None,) + shape)
+    model.compile(keras.optimizers.Adam(5e-4), jit_compile=True, steps_per_execution=10)
+    model.fit(make_dataset(train, 100, seed=args.seed, drop_remainder=True), epochs=args.vae_epochs,
+              verbose=args.verbose)
+    return model
+
+
+def make_prior(name, args, d, m):
+    from tfpriors.priors import (HierarchicalPrior, MixtureOfGaussiansPrior, StandardNormalPrior,
+                                 VampPrior, VGMMHyperPrior)
+    units = (args.prior_hidden_units, args.prior_hidden_units)
+    if name == "normal":
+        return StandardNormalPrior(d)
+    if name == "gmm":
+        return MixtureOfGaussiansPrior(d, num_components=args.gmm_components, learn_weights=True)
+    if name == "vampprior":
+        return VampPrior(d, args.pseudo_inputs, (28, 28, 1), learn_weights=True)
+    if name == "vhp":
+        return HierarchicalPrior(d, m, hidden_units=units, gated=True, num_samples=16, bound="iw")
+    return HierarchicalPrior(d, m, hidden_units=units, gated=True, num_samples=1, bound="elbo",
+                             hyper_prior=VGMMHyperPrior(m, max_components=args.max_components))
+
+
+def encode(model, images):
+    import numpy as np
+    out = [model.encode_distribution(images[i:i + 500]) for i in range(0, len(images), 500)]
+    return (np.concatenate([np.asarray(o[0]) for o in out]),
+            np.concatenate([np.asarray(o[1]) for o in out]))
+
+
+def plot_densities(path, priors, encoder, loc, scale, seed):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    z = loc + scale * rng.normal(size=loc.shape)
+    lo, hi = np.percentile(z, 0.5, 0) - 0.5, np.percentile(z, 99.5, 0) + 0.5
+    xs, ys = np.linspace(lo[0], hi[0], 120), np.linspace(lo[1], hi[1], 120)
+    grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float32)
+    fig, axes = plt.subplots(1, len(priors) + 1, figsize=(3.2 * (len(priors) + 1), 3.2))
+    axes[0].hist2d(z[:, 0], z[:, 1], bins=[xs, ys], cmap="viridis")
+    axes[0].set_title("aggregate posterior q(z)")
+    for ax, (name, prior) in zip(axes[1:], priors.items()):
+        dist = prior.distribution(encoder)
+        density = np.concatenate([np.exp(np.asarray(dist.log_prob(grid[i:i + 2400])))
+                                  for i in range(0, len(grid), 2400)])
+        ax.imshow(density.reshape(120, 120), origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]),
+                  aspect="auto", cmap="viridis")
+        ax.set_title(name)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def component_accuracy(prior, loc, labels):
+    """Hungarian accuracy of LaDDer's hyper-prior components (argmax q(k|t(z))) against labels."""
+    import numpy as np
+    from sklearn.metrics import normalized_mutual_info_score
+    from tfpriors.evaluation import cluster_accuracy
+    t = np.asarray(prior.encode_hyper(loc))
+    components = np.argmax(np.asarray(prior.innermost_hyper_prior.distribution()
+                                      .component_posterior(t)), -1)
+    accuracy, mapping = cluster_accuracy(components, labels)
+    return {"accuracy": accuracy, "nmi": float(normalized_mutual_info_score(labels, components)),
+            "components_used": int(len(np.unique(components)))}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import tensorflow as tf
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    from tfpriors.datasets import load_mnist
+    from tfpriors.evaluation import encodings_log_prior, fit_prior_to_encodings
+    train, _, held, held_labels = load_mnist(args.data_dir, validation_size=10000)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    hyper_dims = args.hyper_dims or [d if d <= 2 else d // 2 for d in args.latent_dims]
+    for d, m in zip(args.latent_dims, hyper_dims):
+        key = f"d{d}"
+        row_dir = out / key
+        row_dir.mkdir(exist_ok=True)
+        start = time.perf_counter()
+        vae = train_vae(args, d, train[:args.train_images])
+        vae.save(row_dir / "vae.keras")
+        loc, scale = encode(vae, train[:args.encodings])
+        held_loc, held_scale = encode(vae, held[:args.heldout_images])
+        row = {"latent_dim": d, "hyper_dim": m, "vae_seconds": time.perf_counter() - start,
+               "priors": {}}
+        fitted = {}
+        for name in args.priors:
+            t0 = time.perf_counter()
+            prior = make_prior(name, args, d, m)
+            if name == "vampprior":
+                prior.build((None, 28, 28, 1))
+            history = fit_prior_to_encodings(prior, loc, scale, encoder=vae.encoder,
+                                             epochs=args.prior_epochs, seed=args.seed,
+                                             learning_rate=args.learning_rate,
+                                             hyper_accurate_every=args.accurate_every)
+            fit_seconds = time.perf_counter() - t0
+            estimate = encodings_log_prior(prior, held_loc, held_scale, encoder=vae.encoder,
+                                           num_samples=args.eval_samples,
+                                           prior_samples=args.prior_samples, seed=args.seed + 1)
+            row["priors"][name] = {"heldout_log_prior": estimate.mean,
+                                   "std_error": estimate.std_error,
+                                   "train_bound_last_epoch": history[-1],
+                                   "fit_seconds": fit_seconds,
+                                   "eval_seconds": time.perf_counter() - t0 - fit_seconds,
+                                   "paper_mnist": PAPER_MNIST[name]}
+            if name == "ladder":
+                hyper = prior.innermost_hyper_prior
+                row["priors"][name]["hyper_prior_components"] = hyper.num_active
+                row["priors"][name]["components_vs_digits"] = component_accuracy(
+                    prior, held_loc, held_labels[:args.heldout_images])
+            print(json.dumps({"latent_dim": d, "prior": name, **row["priors"][name]}), flush=True)
+            fitted[name] = prior
+        if d == 2:
+            plot_densities(row_dir / "densities.png", fitted, vae.encoder, loc, scale, args.seed)
+        results[key] = row
+        results["config"] = {k: v for k, v in vars(args).items() if k != "data_dir"}
+        results_path.write_text(json.dumps(results, indent=1))
+    write_table(out / "results.md", results)
+    return 0
+
+
+def write_table(path, results):
+    lines = ["| D | " + " | ".join(PRIORS) + " |", "|---|" + "---|" * len(PRIORS)]
+    for key, row in results.items():
+        if not key.startswith("d"):
+            continue
+        cells = []
+        for name in PRIORS:
+            r = row["priors"].get(name)
+            cells.append("" if r is None else f"{r['heldout_log_prior']:.2f} ± {r['std_error']:.2f}")
+        lines.append(f"| {row['latent_dim']} | " + " | ".join(cells) + " |")
+    lines.append("| paper (MNIST) | " + " | ".join(f"{PAPER_MNIST[n]}" for n in PRIORS) + " |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))
