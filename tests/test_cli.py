@@ -94,6 +94,28 @@ def test_train_runs_the_two_level_hvae_end_to_end(tmp_path):
 
 
 @pytest.mark.slow
+def test_train_runs_ladder_end_to_end_and_exports_it(tmp_path):
+    run_dir = tmp_path / "ladder"
+    args = TINY + ["--run-dir", str(run_dir), "--model", "ladder", "--latent-dim", "4",
+                   "--hyper-dim", "2", "--max-components", "5", "--vhp-bound", "elbo",
+                   "--vhp-samples", "1", "--vhp-hidden-units", "16", "--architecture", "gated",
+                   "--beta", "constant", "--hyper-encodings", "200", "--hyper-accurate-every", "1",
+                   "--epochs", "2"]
+    assert train.main(args) == 0
+    from trainers import LaDDer, load_model
+    model = load_model(run_dir / "model.keras")
+    assert isinstance(model, LaDDer) and model.prior.hyper_latent_dim == 2
+    assert int(model.prior.innermost_hyper_prior.fits.numpy()) == 1    # epoch 1 starts with one
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert np.isfinite(metrics["log_likelihood"]["mean"])
+    assert (run_dir / "saved_model" / "saved_model.pb").exists()
+    with pytest.raises(ValueError, match="--prior vhp"):
+        parse_config(build_parser("t"), ["--model", "ladder", "--prior", "mog"])
+    with pytest.raises(ValueError, match="max_components"):
+        parse_config(build_parser("t"), ["--model", "ladder", "--max-components", "0"])
+
+
+@pytest.mark.slow
 def test_train_runs_the_cpvae_with_cluster_metrics(tmp_path):
     run_dir = tmp_path / "cpvae"
     args = ["--dataset", "digits", "--epochs", "1", "--batch-size", "50", "--hidden-units", "16",

@@ -16,7 +16,8 @@ import tensorflow as tf
 from tfpriors._validation import check_non_negative_int, check_positive_float, check_positive_int
 from tfpriors.likelihoods import get_likelihood
 from tfpriors.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
-from tfpriors.priors import HierarchicalPrior, MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
+from tfpriors.priors import (HierarchicalPrior, MixtureOfGaussiansPrior, StandardNormalPrior,
+                             VampPrior, VGMMHyperPrior)
 from trainers.beta import get_beta_controller
 from trainers.cli import ArgumentParser
 from trainers.distribute import STRATEGIES, is_distributed
@@ -24,6 +25,7 @@ from trainers.learning_rate import learning_rate_for
 from trainers.objectives import get_objective
 from trainers.cpvae import build_cpvae
 from trainers.hvae import build_hvae
+from trainers.ladder import BlockSchedule, LaDDer
 from trainers.vae import VAE
 
 __all__ = ["build_parser", "parse_config", "build_model"]
@@ -51,11 +53,14 @@ def build_parser(description):
     g.add_argument("--binarization", choices=["none", "dynamic", "static"], default=None,
                    help="Bernoulli binarisation of the inputs (default: dynamic for mnist, none otherwise)")
     g = p.add_argument_group("model")
-    g.add_argument("--model", choices=["vae", "hvae", "cpvae"], default="vae",
+    g.add_argument("--model", choices=["vae", "hvae", "cpvae", "ladder"], default="vae",
                    help="vae: one latent z; hvae: the VampPrior paper's two-level VAE (Sec. 3.3) with "
                         "the prior on z2 (--latent-dim) and p(z1|z2) (--z1-dim), gated MLPs of "
                         "--hidden-units[0] units (the paper: 300, 40 + 40 latents); cpvae: Lavda et "
-                        "al.'s discrete c (--components categories, --prior mog or vampprior) beside z")
+                        "al.'s discrete c (--components categories, --prior mog or vampprior) beside z; "
+                        "ladder: Lin & Clark's LaDDer, the VAE with a prior VAE on z (--vhp-* flags; "
+                        "the paper's bound: --vhp-bound elbo --vhp-samples 1) whose hyper prior on t "
+                        "(--hyper-dim) is a variational DP-GMM, trained by block coordinate ascent")
     g.add_argument("--z1-dim", type=int, default=None,
                    help="hvae: dimension of z1 (default: --latent-dim)")
     g.add_argument("--temperature", type=float, default=1.0,
@@ -64,6 +69,21 @@ def build_parser(description):
                    help="cpvae: the temperature's floor; τ_t = max(floor, τ_0 exp(-rate t))")
     g.add_argument("--temperature-rate", type=float, default=1e-4,
                    help="cpvae: per-step decay rate of the temperature (0: constant)")
+    g.add_argument("--hyper-dim", type=int, default=None,
+                   help="vhp/ladder: dimension of the hyper latent zeta / t (default: --latent-dim "
+                        "for vhp; half of it, at least 1, for ladder)")
+    g.add_argument("--max-components", type=int, default=50,
+                   help="ladder: truncation level of the hyper prior's Dirichlet process")
+    g.add_argument("--prior-steps", type=int, default=1,
+                   help="ladder: gradient steps of the prior VAE per block-coordinate cycle")
+    g.add_argument("--model-steps", type=int, default=1,
+                   help="ladder: gradient steps of the data VAE per block-coordinate cycle")
+    g.add_argument("--hyper-fit-every", type=int, default=1,
+                   help="ladder: epochs between fast (warm-started) fits of the hyper prior")
+    g.add_argument("--hyper-accurate-every", type=int, default=10,
+                   help="ladder: epochs between accurate fits (fresh, with pruning) of the hyper prior")
+    g.add_argument("--hyper-encodings", type=int, default=10000,
+                   help="ladder: training images whose samples t ~ q(t|z) each hyper-prior fit uses")
     g.add_argument("--architecture", choices=["mlp", "gated", "conv"], default="mlp",
                    help="mlp: ReLU MLP; gated: the VampPrior paper's gated MLP; conv: small conv nets")
     g.add_argument("--hidden-units", type=int, nargs="+", default=[256, 256, 256, 256],
@@ -194,6 +214,16 @@ def parse_config(parser, argv=None):
             check_positive_float(key, config[key])
     if config.get("temperature_rate", 0.0) < 0:
         raise ValueError(f"Expected --temperature-rate >= 0. Received: {config['temperature_rate']}")
+    if model == "ladder":
+        if config["prior"] != "vhp":
+            raise ValueError(f"Expected --prior vhp (the default) with --model ladder: its prior is "
+                             f"the prior VAE of the --vhp-* flags. Received: --prior {config['prior']}")
+        for key in ("max_components", "prior_steps", "model_steps", "hyper_encodings"):
+            check_positive_int(key, config[key])
+        for key in ("hyper_fit_every", "hyper_accurate_every"):
+            check_non_negative_int(key, config[key])
+    if config.get("hyper_dim") is not None:
+        check_positive_int("hyper_dim", config["hyper_dim"])
     if model in ("hvae", "cpvae") and config["architecture"] == "conv":
         raise ValueError(f"Expected --architecture mlp or gated with --model {model} (its "
                          f"conditionals are MLPs). Received: --architecture conv")
@@ -224,8 +254,14 @@ def _prior(config, shape, train_images):
     if config["prior"] == "standard_normal":
         return StandardNormalPrior(d)
     if config["prior"] == "vhp":
-        return HierarchicalPrior(d, hidden_units=config["vhp_hidden_units"],
-                                 num_samples=config["vhp_samples"], bound=config["vhp_bound"])
+        hyper_prior, m, gated = None, config.get("hyper_dim"), False
+        if config.get("model") == "ladder":
+            m = m or max(1, d // 2)
+            hyper_prior = VGMMHyperPrior(m, max_components=config["max_components"])
+            gated = config["architecture"] == "gated"   # VHP's networks stay plain (Table 3)
+        return HierarchicalPrior(d, m, hidden_units=config["vhp_hidden_units"], gated=gated,
+                                 num_samples=config["vhp_samples"], bound=config["vhp_bound"],
+                                 hyper_prior=hyper_prior)
     if config["prior"] == "mog":
         return MixtureOfGaussiansPrior(d, num_components=k, learn_weights=config["learn_weights"])
     prior = VampPrior(d, num_pseudo_inputs=k, input_shape_=shape, init=config["pseudo_init"],
@@ -294,7 +330,8 @@ def _build_model(config, shape, train_images, steps_per_epoch, steps_per_executi
     keras.utils.set_random_seed(config["seed"])
     # Layers draw their initialiser seeds when constructed: the VAE's networks come first, as
     # they always have, so that a seed gives the same weights as before.
-    networks = _networks(config, shape) if config.get("model", "vae") == "vae" else None
+    networks = (_networks(config, shape) if config.get("model", "vae") in ("vae", "ladder")
+                else None)
     likelihood = _likelihood(config)
     beta = _beta_controller(config, steps_per_epoch)
     prior = _prior(config, shape, train_images)
@@ -312,6 +349,14 @@ def _build_model(config, shape, train_images, steps_per_epoch, steps_per_executi
                            hidden_units=config["hidden_units"][0],
                            gated=config["architecture"] == "gated", objective=objective, beta=beta,
                            seed=config["seed"])
+    elif config.get("model") == "ladder":
+        model = LaDDer(*networks, prior, likelihood, objective=objective, beta=beta,
+                       seed=config["seed"],
+                       schedule=BlockSchedule([("prior", config["prior_steps"]),
+                                               ("model", config["model_steps"])]),
+                       hyper_fit={"num_encodings": config["hyper_encodings"],
+                                  "fast_every": config["hyper_fit_every"],
+                                  "accurate_every": config["hyper_accurate_every"]})
     else:
         model = VAE(*networks, prior, likelihood, objective=objective, beta=beta,
                     seed=config["seed"])
