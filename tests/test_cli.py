@@ -105,6 +105,7 @@ def test_train_runs_ladder_end_to_end_and_exports_it(tmp_path):
     from trainers import LaDDer, load_model
     model = load_model(run_dir / "model.keras")
     assert isinstance(model, LaDDer) and model.prior.hyper_latent_dim == 2
+    assert model.cluster(np.zeros((3, 16, 16, 1), np.float32)).shape == (3, 5)
     assert int(model.prior.innermost_hyper_prior.fits.numpy()) == 1    # epoch 1 starts with one
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert np.isfinite(metrics["log_likelihood"]["mean"])
@@ -125,6 +126,7 @@ def test_train_runs_the_cpvae_with_cluster_metrics(tmp_path):
     assert train.main(args) == 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["clustering"]["accuracy"] <= 1.0
+    assert (run_dir / "component_samples.png").exists()        # one row per category
     assert metrics["kl_per_dimension"] == {"skipped": "the posterior q(z|x) is not a diagonal Gaussian"}
     from trainers import CPVAE, load_model
     model = load_model(run_dir / "model.keras")

@@ -25,7 +25,8 @@ N samples, B images, D = the code size (VAE: dim z; HVAE: dim z1 + dim z2, code 
                       `tfpriors.evaluation.log_likelihood(model, images, S, seed=s)` (see
                       `tfpriors.evaluation.log_likelihood.log_likelihood_graph`).
     cluster           (images float32 [B, H, W, C]) -> probabilities [B, K], q(c|x) of a model
-                      with a discrete latent c (CP-VAE) only.
+                      with a discrete latent c (CP-VAE) or components (LaDDer: q(k|t(x)) of
+                      its hyper prior) only.
     sample_component  (component int32 [], num_samples int32 [], seed int32 [2])
                       -> images [N, H, W, C], z [N, D] with z_n ~ p_k(z), the k-th mixture
                       component N(mu_k, diag(sigma_k^2)) alone (k = component). Only for mixture
@@ -69,7 +70,7 @@ __all__ = ["export_sampler", "load_sampler", "find_version_dir", "SIGNATURES",
 SIGNATURES = ("sample", "encode", "decode", "log_likelihood", "sample_component")
 # Exported only when the prior is a mixture (MoG, VampPrior).
 MIXTURE_SIGNATURES = ("sample_component",)
-# Only for models with a discrete latent (`cluster(x)`, the CP-VAE).
+# Only for models with a discrete latent or components (`cluster(x)`: the CP-VAE, LaDDer).
 CLUSTER_SIGNATURES = ("cluster",)
 
 

@@ -35,6 +35,9 @@ from trainers.run_io import (load_data, print_summary, training_dataset, validat
 __all__ = ["main", "train"]
 
 
+MAX_COMPONENT_ROWS = 20   # component_samples.png: one row per component of priors up to this K
+
+
 def _plots(model, splits, config, history, run_dir):
     from tfpriors import plotting
     val = splits.val_images[:2000]
@@ -51,6 +54,14 @@ def _plots(model, splits, config, history, run_dir):
     plotting.plot_training_curves(run_dir / "training_curves.png", history)
     plotting.plot_reconstructions(run_dir / "reconstructions.png", val[:20], model(val[:20]).numpy())
     plotting.plot_image_grid(run_dir / "samples.png", images.numpy()[:50], "samples from the prior")
+    k = model.num_components
+    if k is not None and k <= MAX_COMPONENT_ROWS:
+        # One row of 10 draws per mixture component (CP-VAE: per category c, Lavda et al. Fig. 5).
+        rows = [model.sample_component(c, 10, np.array([config["seed"], 8 + c], np.int32))[0]
+                for c in range(k)]
+        plotting.plot_image_grid(run_dir / "component_samples.png",
+                                 np.concatenate([np.asarray(r) for r in rows]),
+                                 "one row per prior component")
 
 
 def _pendulum_probe(model, splits):

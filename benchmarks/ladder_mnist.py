@@ -1,0 +1,123 @@
+"""LaDDer end to end on MNIST against four priors at equal budget (Lin & Clark 2020, Table 3).
+
+Each model is `python -m trainers.train` on real-valued MNIST (no binarization) with a Laplace
+decoder of learned scale, gated MLPs of --hidden-units, --latent-dim latents, constant beta = 1,
+Adam 5e-4, batch 100, XLA, the same --epochs:
+
+    normal     --prior standard_normal
+    gmm        --prior mog --components --gmm-components --learn-weights
+    vampprior  --prior vampprior --components --pseudo-inputs
+    vhp        --prior vhp (IW bound, K = 16, zeta of --latent-dim dimensions)
+    ladder     --model ladder (ELBO bound, t of --hyper-dim dimensions, DP-GMM hyper prior)
+
+VHP's and LaDDer's prior networks are gated MLPs of two --prior-hidden-units layers. Each run
+writes its run directory under --out-dir; this script collects from their metrics.json the held-out
+ELBO, the per-pixel reconstruction error (mean squared error of decode(encode(x))), the IS
+log-likelihood and, for LaDDer, its hyper prior's components against the digit classes
+(Hungarian accuracy, NMI), into results.json and results.md. A stopped run resumes from its backup
+when the command is run again; finished runs are skipped.
+
+  python benchmarks/ladder_mnist.py --data-dir MNIST_DIR --out-dir benchmarks/results/ladder_mnist
+"""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from trainers.cli import ArgumentParser, run  # noqa: E402
+
+MODELS = ("normal", "gmm", "vampprior", "vhp", "ladder")
+PAPER_MNIST = {"normal": (1528.6, 2.3), "vampprior": (1476.3, 2.5), "gmm": (1558.2, 2.3),
+               "vhp": (1534.9, 2.4), "ladder": (1562.5, 2.2)}   # ELBO, per-pixel error x 0.01
+
+
+def parse_args(argv=None):
+    p = ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", required=True, help="directory with train-images-idx3-ubyte.gz etc.")
+    p.add_argument("--out-dir", default="benchmarks/results/ladder_mnist")
+    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    p.add_argument("--epochs", type=int, default=20, help="epochs of every model (equal budget)")
+    p.add_argument("--latent-dim", type=int, default=16)
+    p.add_argument("--hyper-dim", type=int, default=8, help="LaDDer's t")
+    p.add_argument("--hidden-units", type=int, default=300)
+    p.add_argument("--prior-hidden-units", type=int, default=256)
+    p.add_argument("--gmm-components", type=int, default=100)
+    p.add_argument("--pseudo-inputs", type=int, default=500)
+    p.add_argument("--max-components", type=int, default=50)
+    p.add_argument("--nll-samples", type=int, default=1000)
+    p.add_argument("--nll-examples", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
+    args = p.parse_args(argv)
+    for name in ("epochs", "latent_dim", "hyper_dim", "hidden_units", "prior_hidden_units",
+                 "gmm_components", "pseudo_inputs", "max_components", "nll_samples", "nll_examples"):
+        if getattr(args, name) < 1:
+            p.error(f"Expected --{name.replace('_', '-')} >= 1. Received: {getattr(args, name)}")
+    return args
+
+
+def model_flags(name, args):
+    """The trainers.train flags of one model."""
+    common = ["--dataset", "mnist", "--data-dir", args.data_dir, "--binarization", "none",
+              "--likelihood", "laplace", "--learn-scale", "--architecture", "gated",
+              "--hidden-units", str(args.hidden_units), str(args.hidden_units),
+              "--latent-dim", str(args.latent_dim), "--beta", "constant", "--epochs", str(args.epochs),
+              "--batch-size", "100", "--learning-rate", "5e-4", "--lr-warmup-steps", "0",
+              "--jit-compile", "--nll-samples", str(args.nll_samples),
+              "--nll-examples", str(args.nll_examples), "--seed", str(args.seed),
+              "--verbose", str(args.verbose)]
+    prior_units = ["--vhp-hidden-units", str(args.prior_hidden_units), str(args.prior_hidden_units)]
+    return common + {
+        "normal": ["--prior", "standard_normal"],
+        "gmm": ["--prior", "mog", "--components", str(args.gmm_components), "--learn-weights"],
+        "vampprior": ["--prior", "vampprior", "--components", str(args.pseudo_inputs)],
+        "vhp": ["--prior", "vhp"] + prior_units,
+        "ladder": ["--model", "ladder", "--vhp-bound", "elbo", "--vhp-samples", "1",
+                   "--hyper-dim", str(args.hyper_dim), "--max-components",
+                   str(args.max_components)] + prior_units,
+    }[name]
+
+
+def summary(metrics):
+    row = {"elbo": metrics["elbo"]["mean"], "elbo_std_error": metrics["elbo"].get("std_error"),
+           "log_likelihood": metrics["log_likelihood"]["mean"],
+           "reconstruction_mse_per_pixel": metrics["reconstruction_error"]["mean"],
+           "train_seconds": metrics.get("train_seconds")}
+    if "clustering" in metrics:
+        row["components_vs_digits"] = {k: metrics["clustering"][k]
+                                       for k in ("accuracy", "nmi", "clusters_used")
+                                       if k in metrics["clustering"]}
+    return row
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from trainers import train
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name in args.models:
+        run_dir = out / name
+        if not (run_dir / "metrics.json").exists():
+            status = train.main(model_flags(name, args) + ["--run-dir", str(run_dir)])
+            if status != 0:
+                return status
+        results[name] = summary(json.loads((run_dir / "metrics.json").read_text()))
+        results[name]["paper_mnist_elbo"], results[name]["paper_mnist_error_x100"] = PAPER_MNIST[name]
+        print(json.dumps({"model": name, **results[name]}), flush=True)
+    config = {k: v for k, v in vars(args).items() if k != "data_dir"}
+    (out / "results.json").write_text(json.dumps({"config": config, "models": results}, indent=1))
+    lines = ["| model | held-out ELBO | IS log-likelihood | per-pixel MSE | paper ELBO | paper error (x0.01) |",
+             "|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['elbo']:.1f} | {r['log_likelihood']:.1f} | "
+                     f"{r['reconstruction_mse_per_pixel']:.4f} | {r['paper_mnist_elbo']} | "
+                     f"{r['paper_mnist_error_x100']} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))
