@@ -47,6 +47,9 @@ def parse_args(argv=None):
     p.add_argument("--fixture-images", type=int, default=0,
                    help="store the first N binarized MNIST held-out images with the sampler and "
                         "record its log_likelihood on them (0: none; needs --data-dir)")
+    p.add_argument("--fixture-values", choices=["binarized", "real"], default="binarized",
+                   help="the fixture's images: binarized once (Bernoulli models) or the real-valued "
+                        "intensities x / 255 (Gaussian and Laplace models)")
     p.add_argument("--fixture-samples", type=int, default=1000,
                    help="importance samples of the fixture's log-likelihood")
     p.add_argument("--data-dir", default=None, help="MNIST IDX directory (for --fixture-images)")
@@ -59,25 +62,38 @@ def parse_args(argv=None):
     return args
 
 
-def write_fixture(target, data_dir, num_images, num_samples):
-    """Stores the first `num_images` binarized held-out MNIST images next to the sampler and
-    measures the exported `log_likelihood` signature on them (seed [0, 0])."""
+def write_fixture(target, data_dir, num_images, num_samples, values="binarized"):
+    """Stores the first `num_images` held-out MNIST images next to the sampler (binarized once,
+    as packed bits, or the raw uint8 intensities) and measures the exported `log_likelihood`
+    signature on them (seed [0, 0])."""
     import numpy as np
     import tensorflow as tf
-    from tfpriors.datasets import mnist_heldout_binarized
+    from tfpriors.datasets import load_mnist, mnist_heldout_binarized
     from tfpriors.export import load_sampler
-    bits, labels, sha = mnist_heldout_binarized(data_dir, validation_size=10000)
-    images = bits[:num_images]
-    np.savez_compressed(target / "heldout_fixture.npz", bits=np.packbits(images.reshape(-1)),
-                        shape=np.array(images.shape), labels=labels[:num_images])
+    if values == "binarized":
+        raw, labels, sha = mnist_heldout_binarized(data_dir, validation_size=10000)
+        raw, images = raw[:num_images], raw[:num_images].astype(np.float32)
+        stored = {"bits": np.packbits(raw.reshape(-1))}
+        source = "first images of the binarized held-out set"
+    else:
+        _, _, raw, labels = load_mnist(data_dir, validation_size=10000, dtype="uint8")
+        raw, sha = raw[:num_images], None
+        images = raw.astype(np.float32) / 255.0
+        stored = {"uint8": raw}
+        source = "first images of the held-out set, intensities x / 255"
+    np.savez_compressed(target / "heldout_fixture.npz", shape=np.array(images.shape),
+                        labels=labels[:num_images], **stored)
     sampler = load_sampler(target)
-    out = sampler.signatures["log_likelihood"](images=tf.constant(images, tf.float32),
+    out = sampler.signatures["log_likelihood"](images=tf.constant(images),
                                                num_samples=tf.constant(num_samples),
                                                seed=tf.constant([0, 0]))
-    values = out["log_likelihood"].numpy()
-    return {"images": int(num_images), "source": "first images of the binarized held-out set",
-            "heldout_binarized_sha256": sha, "num_samples": int(num_samples), "seed": [0, 0],
-            "mean": float(values.mean()), "per_image": [round(float(v), 4) for v in values]}
+    log_p = out["log_likelihood"].numpy()
+    record = {"images": int(num_images), "values": values, "source": source,
+              "num_samples": int(num_samples), "seed": [0, 0], "mean": float(log_p.mean()),
+              "per_image": [round(float(v), 4) for v in log_p]}
+    if sha is not None:
+        record["heldout_binarized_sha256"] = sha
+    return record
 
 
 def _read_json(path):
@@ -109,7 +125,7 @@ def main(argv=None):
     metrics = _read_json(args.metrics)
     if args.fixture_images:
         metrics["fixture"] = write_fixture(target, args.data_dir, args.fixture_images,
-                                           args.fixture_samples)
+                                           args.fixture_samples, args.fixture_values)
     (target / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(json.dumps({"written": str(version_dir)}))
     return 0

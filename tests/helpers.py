@@ -23,11 +23,13 @@ def make_prior(kind, latent_dim=LATENT, shape=SHAPE, **kwargs):
     raise ValueError(kind)
 
 
-def make_vae(prior_kind="vampprior", shape=SHAPE, latent_dim=LATENT, seed=0, **kwargs):
+def make_vae(prior_kind="vampprior", shape=SHAPE, latent_dim=LATENT, seed=0, likelihood=None,
+             **kwargs):
     keras.utils.set_random_seed(seed)
     model = VAE(MLPEncoder(latent_dim, shape, hidden_units=(16,), gated=True),
                 MLPDecoder(latent_dim, shape, hidden_units=(16,), gated=True),
-                make_prior(prior_kind, latent_dim, shape), BernoulliLikelihood(), seed=seed, **kwargs)
+                make_prior(prior_kind, latent_dim, shape), likelihood or BernoulliLikelihood(),
+                seed=seed, **kwargs)
     model.build((None,) + shape)
     return model
 

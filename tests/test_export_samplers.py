@@ -24,11 +24,13 @@ def _load_script():
 
 
 def unpack_fixture(directory):
-    """The fixture's binarized images, float32 [N, 28, 28, 1], and labels."""
+    """The fixture's images, float32 [N, 28, 28, 1] (binarized, or intensities x / 255), and labels."""
     data = np.load(Path(directory) / "heldout_fixture.npz")
     shape = tuple(int(s) for s in data["shape"])
-    bits = np.unpackbits(data["bits"])[:int(np.prod(shape))].reshape(shape)
-    return bits.astype(np.float32), data["labels"]
+    if "bits" in data:
+        return np.unpackbits(data["bits"])[:int(np.prod(shape))].reshape(shape).astype(np.float32), \
+            data["labels"]
+    return data["uint8"].reshape(shape).astype(np.float32) / 255.0, data["labels"]
 
 
 @pytest.mark.slow
@@ -53,6 +55,25 @@ def test_a_fixture_is_stored_and_its_log_likelihood_recorded(tmp_path):
     again = sampler.signatures["log_likelihood"](images=tf.constant(images), num_samples=tf.constant(20),
                                                  seed=tf.constant([0, 0]))["log_likelihood"]
     np.testing.assert_allclose(again.numpy().mean(), metrics["fixture"]["mean"], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_real_valued_fixture_for_a_laplace_model(tmp_path):
+    from tfpriors.likelihoods import LaplaceLikelihood
+    exporter = _load_script()
+    _fake_mnist(tmp_path)
+    model = make_vae("standard_normal", shape=(28, 28, 1), likelihood=LaplaceLikelihood())
+    model.save(tmp_path / "m.keras")
+    (tmp_path / "c.json").write_text("{}")
+    assert exporter.main(["--name", "real", "--model", str(tmp_path / "m.keras"), "--config",
+                          str(tmp_path / "c.json"), "--metrics", str(tmp_path / "c.json"),
+                          "--out-dir", str(tmp_path / "out"), "--fixture-images", "4",
+                          "--fixture-values", "real", "--fixture-samples", "10",
+                          "--data-dir", str(tmp_path)]) == 0
+    images, _ = unpack_fixture(tmp_path / "out" / "real")
+    metrics = json.loads((tmp_path / "out" / "real" / "metrics.json").read_text())
+    assert metrics["fixture"]["values"] == "real" and images.shape == (4, 28, 28, 1)
+    assert len(np.unique(images)) > 2 and images.max() <= 1.0
 
 
 def test_fixture_flags_are_checked(tmp_path):

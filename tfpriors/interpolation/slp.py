@@ -20,7 +20,8 @@ from tfpriors._validation import check_positive_float, check_positive_int
 from tfpriors.interpolation.linear import (Interpolation, decode_latents, encode_endpoints,
                                            linear_path)
 
-__all__ = ["SLPResult", "shortest_likely_path", "slp_objective", "slp_interpolation"]
+__all__ = ["SLPResult", "shortest_likely_path", "slp_objective", "slp_interpolation",
+           "hyper_latents_to_code"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,29 +166,39 @@ def slp_interpolation(model, x_start, x_end, num_points=8, space="z", **kwargs):
     """
     z_start, z_end = encode_endpoints(model, x_start, x_end)
     if space == "z":
-        prior = model.prior_distribution()
-        log_prob_fn = prior.log_prob
-        start, end, to_code = z_start, z_end, lambda s: s
+        log_prob_fn = model.prior_distribution().log_prob
+        start, end = z_start, z_end
     elif space == "t":
-        rungs, layer = [], model.prior
-        while hasattr(layer, "encode_hyper"):
-            rungs.append(layer)
-            layer = layer.hyper_prior
-        if not rungs or layer is None:
-            raise ValueError(f"Expected a model whose prior has a learned hyper prior (LaDDer) for "
-                             f"space='t'. Received a prior {type(model.prior).__name__}")
-        hyper = layer.distribution()
-        log_prob_fn = hyper.log_prob
+        log_prob_fn = _hyper_prior_layer(model).distribution().log_prob
         ends = model.prior.encode_hyper(np.stack([z_start, z_end]).astype(np.float32))
         start, end = (np.asarray(e, np.float64) for e in tf.unstack(ends))
-
-        def to_code(points):
-            code = tf.convert_to_tensor(points, tf.float32)
-            for rung in reversed(rungs):
-                code = rung.conditional(code)[0]                               # mean of p(.|t)
-            return np.asarray(code, np.float64)
     else:
         raise ValueError(f"Expected space 'z' or 't'. Received: space={space!r}")
     result = shortest_likely_path(log_prob_fn, start, end, num_points=num_points, **kwargs)
-    codes = to_code(result.path)
+    codes = result.path if space == "z" else hyper_latents_to_code(model, result.path)
     return Interpolation(latents=result.path, images=decode_latents(model, codes)), result
+
+
+def _rungs(model):
+    rungs, layer = [], model.prior
+    while hasattr(layer, "encode_hyper"):
+        rungs.append(layer)
+        layer = layer.hyper_prior
+    return rungs, layer
+
+
+def _hyper_prior_layer(model):
+    rungs, layer = _rungs(model)
+    if not rungs or layer is None:
+        raise ValueError(f"Expected a model whose prior has a learned hyper prior (LaDDer) for "
+                         f"space='t'. Received a prior {type(model.prior).__name__}")
+    return layer
+
+
+def hyper_latents_to_code(model, points):
+    """z for innermost hyper latents t [N, M]: the means of p(.|t), rung by rung, [N, D]."""
+    rungs, _ = _rungs(model)
+    code = tf.convert_to_tensor(np.asarray(points, np.float32))
+    for rung in reversed(rungs):
+        code = rung.conditional(code)[0]
+    return np.asarray(code, np.float64)
