@@ -2,6 +2,7 @@
 fitted alone to fixed posteriors (a bimodal aggregate posterior: MoG and LaDDer beat N(0, I),
 LaDDer's hyper prior is refitted), VampPrior through a frozen encoder, and argument checks."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -29,6 +30,7 @@ def test_the_standard_normal_fit_matches_its_closed_form():
 
 @pytest.mark.slow
 def test_fitted_mog_and_ladder_priors_beat_the_standard_normal_on_held_out_posteriors():
+    keras.utils.set_random_seed(0)
     loc, scale = bimodal_posteriors(seed=0)
     held_loc, held_scale = bimodal_posteriors(seed=1)
     normal = encodings_log_prior(StandardNormalPrior(2), held_loc, held_scale, seed=2).mean
@@ -36,14 +38,15 @@ def test_fitted_mog_and_ladder_priors_beat_the_standard_normal_on_held_out_poste
     history = fit_prior_to_encodings(mog, loc, scale, epochs=40, learning_rate=1e-2, seed=0)
     assert history[-1] > history[0]
     mog_fit = encodings_log_prior(mog, held_loc, held_scale, seed=2).mean
-    hyper = VGMMHyperPrior(1, max_components=5)
-    ladder = HierarchicalPrior(2, 1, hidden_units=(32, 32), num_samples=1, bound="elbo",
+    # t of 2 dimensions, 60 epochs: -0.64 to -0.70 over three seeds (t of 1: -0.6 to -3.4).
+    hyper = VGMMHyperPrior(2, max_components=5)
+    ladder = HierarchicalPrior(2, 2, hidden_units=(32, 32), num_samples=1, bound="elbo",
                                hyper_prior=hyper)
-    fit_prior_to_encodings(ladder, loc, scale, epochs=30, learning_rate=3e-3, seed=0,
+    fit_prior_to_encodings(ladder, loc, scale, epochs=60, learning_rate=3e-3, seed=0,
                            hyper_accurate_every=10)
     ladder_fit = encodings_log_prior(ladder, held_loc, held_scale, num_samples=2,
                                      prior_samples=200, seed=2).mean
-    assert int(hyper.fits.numpy()) == 30 and hyper.num_active >= 2
+    assert int(hyper.fits.numpy()) == 60 and hyper.num_active >= 2
     # The true aggregate density has E log q(z) ~ -0.48; N(0, I) is ~ -4.5.
     assert mog_fit > normal + 3.0 and ladder_fit > normal + 2.5, (normal, mog_fit, ladder_fit)
 
