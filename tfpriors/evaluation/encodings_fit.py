@@ -102,9 +102,10 @@ def fit_prior_to_encodings(prior_layer, loc, scale, encoder=None, epochs=50, bat
             t = prior_layer.sample_hyper(z, tf.random.experimental.stateless_fold_in(t_seed, 1))
             hyper.fit(np.asarray(t), accurate=epoch % hyper_accurate_every == 0,
                       seed=seed * 1000 + epoch)
-        if not variables:
-            history.append(float(encodings_log_prior(prior_layer, loc, scale, encoder,
-                                                     num_samples=1, seed=seed).mean))
+        if not variables:   # nothing to fit (N(0, I)): one measurement stands for every epoch
+            value = history[-1] if history else float(encodings_log_prior(
+                prior_layer, loc, scale, encoder, num_samples=1, seed=seed).mean)
+            history.append(value)
             continue
         order = np.random.default_rng([seed, epoch]).permutation(len(loc))
         values = [float(train_step(loc[idx], scale[idx]))
