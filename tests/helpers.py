@@ -1,5 +1,8 @@
 """Small model factories shared by the tests (tiny shapes, fixed seeds)."""
 
+import importlib.util
+from pathlib import Path
+
 import keras
 import numpy as np
 
@@ -51,3 +54,12 @@ def assert_kl_matches_monte_carlo(model, images, num_samples, seed, num_stderr=4
     terms = (sample.log_q - log_p).numpy()                                  # [S, B]
     monte_carlo, stderr = terms.mean(axis=0), terms.std(axis=0) / np.sqrt(num_samples)
     assert np.all(np.abs(monte_carlo - exact) < num_stderr * stderr), (exact, monte_carlo, stderr)
+
+
+def load_script(relative_path):
+    """A repository script (e.g. "benchmarks/mnist_table1.py") imported as a module."""
+    path = Path(__file__).resolve().parents[1] / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,22 +1,15 @@
 """benchmarks/mnist_table1.py end to end on synthetic IDX files: curves, resume, metrics."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.helpers import load_script
 from tfpriors.datasets.idx import write_idx
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "mnist_table1.py"
-
-
 def _load_script():
-    spec = importlib.util.spec_from_file_location("mnist_table1", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/mnist_table1.py")
 
 
 def _fake_mnist(directory):

@@ -1,7 +1,6 @@
 """saved_models/export_samplers.py: a sampler with its held-out fixture, measured through the
 exported signature, on a tiny MNIST-shaped model and synthetic IDX files."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,18 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import make_vae
+from tests.helpers import load_script, make_vae
 from tests.test_benchmark_mnist_table1 import _fake_mnist
 from tfpriors.export import load_sampler
 
-SCRIPT = Path(__file__).resolve().parents[1] / "saved_models" / "export_samplers.py"
-
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("export_samplers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("saved_models/export_samplers.py")
 
 
 def unpack_fixture(directory):
