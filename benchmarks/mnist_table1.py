@@ -236,7 +236,7 @@ def train_row(row, args, train_images, heldout, sha):
                "final_samples": args.final_samples, "heldout_images": int(len(heldout)),
                "heldout_binarized_sha256": sha, "paper": ROWS[row][2],
                "best_epoch": best["epoch"], "best_val_elbo": best["val_elbo"],
-               "epochs_trained": records[-1]["epoch"], "wall_seconds_last_session": wall,
+               "epochs_trained": records[-1]["epoch"], "wall_seconds_last_run": wall,
                "train_seconds_total": sum(r["seconds"] for r in records),
                "final_estimate_seconds": final_seconds,
                "config": {k: v for k, v in vars(args).items() if k not in ("data_dir", "rows")}}
