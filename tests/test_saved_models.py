@@ -75,3 +75,40 @@ def test_digits_sampler_component_draws_and_bad_requests(digits):
     with pytest.raises(tf.errors.InvalidArgumentError, match="component"):
         sampler.signatures["sample_component"](component=tf.constant(k), num_samples=tf.constant(5),
                                                seed=tf.constant([3, 4]))
+
+
+MNIST_SAMPLERS = ["mnist_vampprior", "mnist_hvae_vampprior"]
+
+
+@pytest.fixture(scope="module", params=MNIST_SAMPLERS)
+def mnist_sampler(request):
+    return request.param, _load(request.param)
+
+
+def test_mnist_sampler_reproduces_its_fixture_log_likelihood(mnist_sampler):
+    # The first held-out images, binarized once, ship with the sampler (no MNIST needed).
+    from tests.test_export_samplers import unpack_fixture
+    name, (sampler, _, metrics) = mnist_sampler
+    images, _ = unpack_fixture(SAVED / name)
+    fixture = metrics["fixture"]
+    assert images.shape == (fixture["images"], 28, 28, 1)
+    out = sampler.signatures["log_likelihood"](images=tf.constant(images),
+                                               num_samples=tf.constant(fixture["num_samples"]),
+                                               seed=tf.constant(fixture["seed"]))["log_likelihood"]
+    np.testing.assert_allclose(out.numpy(), fixture["per_image"], atol=0.01)
+    # The fixture's images are typical: their mean is within 5 nats of the full held-out figure.
+    assert abs(fixture["mean"] - metrics["test_log_likelihood"]) < 5.0
+
+
+def test_mnist_sampler_draws_images_and_components(mnist_sampler):
+    name, (sampler, config, metrics) = mnist_sampler
+    assert {"sample", "encode", "decode", "log_likelihood", "sample_component"} <= set(sampler.signatures)
+    out = sampler.signatures["sample"](num_samples=tf.constant(6), seed=tf.constant([1, 2]))
+    images = out["images"].numpy()
+    assert images.shape == (6, 28, 28, 1) and np.all((images >= 0) & (images <= 1))
+    k = config["config"]["components"]
+    part = sampler.signatures["sample_component"](component=tf.constant(k - 1),
+                                                  num_samples=tf.constant(3), seed=tf.constant([3, 4]))
+    assert part["images"].shape == (3, 28, 28, 1)
+    assert metrics["prior"] == "vampprior" and metrics["final_samples"] == 5000
+    assert metrics["heldout_images"] == 10000
