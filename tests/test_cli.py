@@ -100,11 +100,11 @@ def test_train_runs_ladder_end_to_end_and_exports_it(tmp_path):
                    "--hyper-dim", "2", "--max-components", "5", "--vhp-bound", "elbo",
                    "--vhp-samples", "1", "--vhp-hidden-units", "16", "--architecture", "gated",
                    "--beta", "constant", "--hyper-encodings", "200", "--hyper-accurate-every", "1",
-                   "--epochs", "2"]
+                   "--block-sweep", "--epochs", "2"]
     assert train.main(args) == 0
     from trainers import LaDDer, load_model
     model = load_model(run_dir / "model.keras")
-    assert isinstance(model, LaDDer) and model.prior.hyper_latent_dim == 2
+    assert isinstance(model, LaDDer) and model.prior.hyper_latent_dim == 2 and model.schedule.sweep
     assert model.cluster(np.zeros((3, 16, 16, 1), np.float32)).shape == (3, 5)
     assert int(model.prior.innermost_hyper_prior.fits.numpy()) == 1    # epoch 1 starts with one
     metrics = json.loads((run_dir / "metrics.json").read_text())

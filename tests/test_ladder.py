@@ -161,3 +161,25 @@ def test_bad_models_and_schedules_are_clear_errors():
         BlockSchedule([("prior", 0)])
     with pytest.raises(ValueError, match="num_encodings"):
         small_ladder(hyper_fit={"num_encodings": 0})
+
+
+def test_a_sweep_updates_both_blocks_on_every_batch_prior_first(digits):
+    model = small_ladder(schedule=BlockSchedule([("prior", 1), ("model", 1)], sweep=True))
+    model.compile(keras.optimizers.Adam(1e-2))
+    blocks = model.parameter_blocks()
+    for _ in range(3):
+        before = {name: _snapshot(v) for name, v in blocks.items()}
+        model.train_on_batch(digits[:50])
+        for name, variables in blocks.items():
+            assert all(not np.array_equal(a, v.numpy()) for a, v in zip(before[name], variables)), name
+    steps = {name: int(opt.iterations.numpy()) for name, opt in model.optimizer.blocks.items()}
+    assert steps == {"prior": 3, "model": 3} and int(model.rng_step.numpy()) == 3
+    # The prior's update comes first: its step equals one alternating step on the same batch.
+    alternating = small_ladder(schedule=BlockSchedule([("prior", 1), ("model", 1)]))
+    swept = small_ladder(schedule=BlockSchedule([("prior", 1), ("model", 1)], sweep=True))
+    for m in (alternating, swept):
+        m.compile(keras.optimizers.Adam(1e-2))
+        m.train_on_batch(digits[:50])
+    for a, b in zip(alternating.parameter_blocks()["prior"], swept.parameter_blocks()["prior"]):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert BlockSchedule.from_config(swept.schedule.get_config()).sweep

@@ -78,6 +78,10 @@ def build_parser(description):
                    help="ladder: gradient steps of the prior VAE per block-coordinate cycle")
     g.add_argument("--model-steps", type=int, default=1,
                    help="ladder: gradient steps of the data VAE per block-coordinate cycle")
+    g.add_argument("--block-sweep", action="store_true",
+                   help="ladder: update the prior VAE and then the data VAE on every batch (two "
+                        "gradient passes per step; --prior-steps/--model-steps are then unused) "
+                        "instead of alternating steps")
     g.add_argument("--hyper-fit-every", type=int, default=1,
                    help="ladder: epochs between fast (warm-started) fits of the hyper prior")
     g.add_argument("--hyper-accurate-every", type=int, default=10,
@@ -353,7 +357,8 @@ def _build_model(config, shape, train_images, steps_per_epoch, steps_per_executi
         model = LaDDer(*networks, prior, likelihood, objective=objective, beta=beta,
                        seed=config["seed"],
                        schedule=BlockSchedule([("prior", config["prior_steps"]),
-                                               ("model", config["model_steps"])]),
+                                               ("model", config["model_steps"])],
+                                              sweep=config.get("block_sweep", False)),
                        hyper_fit={"num_encodings": config["hyper_encodings"],
                                   "fast_every": config["hyper_fit_every"],
                                   "accurate_every": config["hyper_accurate_every"]})

@@ -30,6 +30,7 @@ import tensorflow as tf
 from tfpriors._validation import check_non_negative_int, check_positive_int
 from tfpriors.priors.vgmm import VGMMHyperPrior
 from tfpriors.priors.vhp import HierarchicalPrior
+from trainers.distribute import replica_batch_slice
 from trainers.vae import VAE
 
 __all__ = ["BlockSchedule", "HyperPriorFitting", "LaDDer", "build_ladder"]
@@ -42,15 +43,21 @@ class BlockSchedule:
     Args:
       phases: sequence of (block name, number of steps >= 1); in phase i only block i is
         updated. Blocks not named are always updated.
+      sweep: instead, every training step updates each named block once, in the phases'
+        order, on the same batch and noise (Sec. 3.3's iteration: the prior VAE, then the data
+        VAE with the prior just updated); the step counts are then not used. Each block then
+        sees every batch, at two gradient passes per step; the block optimiser's global step
+        (and a learning-rate schedule on it) advances once per block update.
 
     `gates(step)` -> {block: bool tensor} for the 0-based training step `step`.
     """
 
-    def __init__(self, phases=(("prior", 1), ("model", 1))):
+    def __init__(self, phases=(("prior", 1), ("model", 1)), sweep=False):
         phases = [(str(name), check_positive_int("phase steps", steps)) for name, steps in phases]
         if not phases:
             raise ValueError("Expected at least one (block, steps) phase. Received: none")
         self.phases = phases
+        self.sweep = bool(sweep)
 
     @property
     def cycle_length(self):
@@ -67,7 +74,7 @@ class BlockSchedule:
         return gates
 
     def get_config(self):
-        return {"phases": [list(p) for p in self.phases]}
+        return {"phases": [list(p) for p in self.phases], "sweep": self.sweep}
 
     @classmethod
     def from_config(cls, config):
@@ -193,6 +200,27 @@ class LaDDer(VAE):
         for name, gate in self.schedule.gates(self.rng_step.value - 1).items():
             gates[name] = gate if name not in gates else tf.logical_and(gates[name], gate)
         return gates
+
+    def train_step(self, data):
+        """One step; with `schedule.sweep`, one gradient pass and update per block in order."""
+        if not self.schedule.sweep:
+            return super().train_step(data)
+        x = self._unpack(data)
+        seed = self._next_seed()
+        beta = self.beta_controller.beta()
+        batch_slice = replica_batch_slice(tf.shape(x)[0])
+        controller_gates = self.beta_controller.block_gates()
+        blocks = self.parameter_blocks()
+        for name, _ in self.schedule.phases:
+            with tf.GradientTape() as tape:
+                terms = self.objective(self, x, beta, seed, batch_slice=batch_slice)
+                loss = self._loss(terms, batch_slice)
+            grads = tape.gradient(loss, blocks[name])
+            gates = {block: tf.constant(block == name) for block in blocks}
+            if name in controller_gates:
+                gates[name] = tf.logical_and(gates[name], controller_gates[name])
+            self.optimizer.apply_block_gradients(zip(grads, blocks[name]), gates=gates)
+        return self._finish_train_step(terms, beta, batch_slice)
 
     def cluster(self, x):
         """q(k | t(x)) over the hyper prior's components, [B, M] (pruned components: 0), with

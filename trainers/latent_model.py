@@ -306,6 +306,13 @@ class LatentModel(keras.Model):
                 logs[key] = value
         return logs_for_keras(logs)
 
+    def _loss(self, terms, batch_slice):
+        """The scalar loss of a step from the per-example terms."""
+        if batch_slice is None:
+            return tf.reduce_mean(terms["loss"])
+        # Gradients are summed over replicas: each contributes sum_local / B_global.
+        return tf.reduce_sum(terms["loss"]) / tf.cast(batch_slice.global_size, tf.float32)
+
     def train_step(self, data):
         x = self._unpack(data)
         seed = self._next_seed()
@@ -313,15 +320,15 @@ class LatentModel(keras.Model):
         batch_slice = replica_batch_slice(tf.shape(x)[0])       # None with a single replica
         with tf.GradientTape() as tape:
             terms = self.objective(self, x, beta, seed, batch_slice=batch_slice)
-            if batch_slice is None:
-                loss = tf.reduce_mean(terms["loss"])
-            else:
-                # Gradients are summed over replicas: each contributes sum_local / B_global.
-                loss = tf.reduce_sum(terms["loss"]) / tf.cast(batch_slice.global_size, tf.float32)
+            loss = self._loss(terms, batch_slice)
         variables = self.trainable_variables
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_block_gradients(zip(grads, variables),
                                              gates=self.block_gates())
+        return self._finish_train_step(terms, beta, batch_slice)
+
+    def _finish_train_step(self, terms, beta, batch_slice):
+        """β control and metrics after the step's updates."""
         means = self._global_means(terms, batch_slice)
         constraint = tf.reduce_mean(terms["constraint"]) if means is None else means["constraint"]
         self.beta_controller.update(constraint)
