@@ -13,6 +13,7 @@ split between its sides.
 
 import dataclasses
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -84,7 +85,8 @@ def shortest_likely_path(log_prob_fn, start, end, num_points=8, length_weight=1.
     line = linear_path(start, end, num_points + 2)                           # [J + 2, D]
     free = tf.Variable((line[1:-1] + _bow(line, perturbation, seed)).astype(np.float32))  # [J, D]
     ends = tf.constant(line[[0, -1]].astype(np.float32))                     # [2, D]
-    optimizer = _Adam(free, learning_rate)
+    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer.build([free])
 
     def full_path():
         return tf.concat([ends[:1], free, ends[1:]], 0)
@@ -94,7 +96,7 @@ def shortest_likely_path(log_prob_fn, start, end, num_points=8, length_weight=1.
         with tf.GradientTape() as tape:
             objective, _ = slp_objective(full_path(), log_prob_fn, length_weight, std_weight,
                                          likelihood_weight)
-        optimizer.apply(tape.gradient(objective, free))
+        optimizer.apply_gradients([(tape.gradient(objective, free), free)])
         return objective
 
     history = np.array([float(step()) for _ in range(steps)])
@@ -125,25 +127,6 @@ def _bow(line, size, seed):
     v /= np.linalg.norm(v)
     u = np.linspace(0.0, 1.0, len(line))[1:-1]
     return size * (length or 1.0) * np.sin(np.pi * u)[:, None] * v[None, :]
-
-
-class _Adam:
-    """Adam (Kingma & Ba 2015) on one variable, in plain TF ops (runs inside tf.function)."""
-
-    def __init__(self, variable, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-        self.variable, self.rate = variable, learning_rate
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        self.m = tf.Variable(tf.zeros_like(variable))
-        self.v = tf.Variable(tf.zeros_like(variable))
-        self.t = tf.Variable(0.0)
-
-    def apply(self, grad):
-        self.t.assign_add(1.0)
-        self.m.assign(self.beta_1 * self.m + (1 - self.beta_1) * grad)
-        self.v.assign(self.beta_2 * self.v + (1 - self.beta_2) * grad * grad)
-        m_hat = self.m / (1 - self.beta_1 ** self.t)
-        v_hat = self.v / (1 - self.beta_2 ** self.t)
-        self.variable.assign_sub(self.rate * m_hat / (tf.sqrt(v_hat) + self.epsilon))
 
 
 def slp_interpolation(model, x_start, x_end, num_points=8, space="z", **kwargs):
