@@ -153,9 +153,7 @@ def component_accuracy(prior, loc, labels):
     import numpy as np
     from sklearn.metrics import normalized_mutual_info_score
     from tfpriors.evaluation import cluster_accuracy
-    t = np.asarray(prior.encode_hyper(loc))
-    components = np.argmax(np.asarray(prior.innermost_hyper_prior.distribution()
-                                      .component_posterior(t)), -1)
+    components = np.argmax(np.asarray(prior.hyper_components(loc)), -1)
     accuracy, mapping = cluster_accuracy(components, labels)
     return {"accuracy": accuracy, "nmi": float(normalized_mutual_info_score(labels, components)),
             "components_used": int(len(np.unique(components)))}

@@ -226,8 +226,7 @@ class LaDDer(VAE):
         """q(k | t(x)) over the hyper prior's components, [B, M] (pruned components: 0), with
         t(x) the innermost hyper-latent mean of the posterior mean of x: LaDDer's components
         against the classes (Sec. 4.2, Fig. 4)."""
-        t = self.prior.encode_hyper(self.encode(x))
-        return self.prior.innermost_hyper_prior.distribution().component_posterior(t)
+        return self.prior.hyper_components(self.encode(x))
 
     def fit(self, x=None, *args, **kwargs):
         """keras.Model.fit with the hyper-prior fits of the block coordinate ascent.

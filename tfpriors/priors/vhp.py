@@ -146,6 +146,11 @@ class HierarchicalPrior(PriorLayer):
             return self.hyper_prior.encode_hyper(loc)
         return loc
 
+    def hyper_components(self, z):
+        """q(k | t(z)) over the components of the innermost hyper prior (a VGMMHyperPrior),
+        [..., M], with t(z) = `encode_hyper(z)`."""
+        return self.innermost_hyper_prior.distribution().component_posterior(self.encode_hyper(z))
+
     def sample_hyper(self, z, seed):
         """Draws the innermost rung's hyper latent of z: zeta ~ q(zeta|z), rung after rung.
 
