@@ -15,7 +15,10 @@ For each latent size D (--latent-dims, default 2 and 16):
    prior's density beside the aggregate posterior (Fig. 2), and the Hungarian accuracy of
    LaDDer's hyper-prior components against the digit classes.
 
-Writes to --out-dir: d<D>/vae.keras, d<D>/densities.png (D = 2), results.json, results.md.
+Writes to --out-dir: d<D>/vae.keras, d<D>/<prior>.json (one record per prior, written as soon as
+it is measured), d<D>/densities.png (D = 2), results.json and results.md (every record in the folder).
+With --reuse-vae an existing d<D>/vae.keras is loaded instead of trained, so that several processes
+can fit different --priors to the same frozen VAE, and an interrupted run goes on where it stopped.
 
   python benchmarks/ladder_prior_fit.py --data-dir MNIST_DIR --out-dir benchmarks/results/ladder_table2
 """
@@ -63,6 +66,8 @@ def parse_args(argv=None):
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0: default)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reuse-vae", action="store_true",
+                   help="load d<D>/vae.keras from --out-dir when it exists instead of training it")
     p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
     args = p.parse_args(argv)
     for name in ("train_images", "encodings", "heldout_images", "vae_epochs", "prior_epochs",
@@ -159,6 +164,16 @@ def component_accuracy(prior, loc, labels):
             "components_used": int(len(np.unique(components)))}
 
 
+def load_or_train_vae(args, d, train, path):
+    from trainers import load_model
+    if args.reuse_vae and path.exists():
+        return load_model(path), 0.0
+    start = time.perf_counter()
+    vae = train_vae(args, d, train[:args.train_images])
+    vae.save(path)
+    return vae, time.perf_counter() - start
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -170,20 +185,17 @@ def main(argv=None):
     train, _, held, held_labels = load_mnist(args.data_dir, validation_size=10000)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results_path = out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
     hyper_dims = args.hyper_dims or [d if d <= 2 else d // 2 for d in args.latent_dims]
+    config = {k: v for k, v in vars(args).items() if k != "data_dir"}
     for d, m in zip(args.latent_dims, hyper_dims):
-        key = f"d{d}"
-        row_dir = out / key
+        row_dir = out / f"d{d}"
         row_dir.mkdir(exist_ok=True)
-        start = time.perf_counter()
-        vae = train_vae(args, d, train[:args.train_images])
-        vae.save(row_dir / "vae.keras")
+        vae, vae_seconds = load_or_train_vae(args, d, train, row_dir / "vae.keras")
+        if vae_seconds:
+            (row_dir / "vae.json").write_text(json.dumps(
+                {"latent_dim": d, "vae_seconds": vae_seconds, "config": config}, indent=1))
         loc, scale = encode(vae, train[:args.encodings])
         held_loc, held_scale = encode(vae, held[:args.heldout_images])
-        row = {"latent_dim": d, "hyper_dim": m, "vae_seconds": time.perf_counter() - start,
-               "priors": {}}
         fitted = {}
         for name in args.priors:
             t0 = time.perf_counter()
@@ -198,33 +210,45 @@ def main(argv=None):
             estimate = encodings_log_prior(prior, held_loc, held_scale, encoder=vae.encoder,
                                            num_samples=args.eval_samples,
                                            prior_samples=args.prior_samples, seed=args.seed + 1)
-            row["priors"][name] = {"heldout_log_prior": estimate.mean,
-                                   "std_error": estimate.std_error,
-                                   "train_bound_last_epoch": history[-1],
-                                   "fit_seconds": fit_seconds,
-                                   "eval_seconds": time.perf_counter() - t0 - fit_seconds,
-                                   "paper_mnist": PAPER_MNIST[name]}
+            record = {"latent_dim": d, "hyper_dim": m, "prior": name,
+                      "heldout_log_prior": estimate.mean, "std_error": estimate.std_error,
+                      "train_bound_last_epoch": history[-1], "fit_seconds": fit_seconds,
+                      "eval_seconds": time.perf_counter() - t0 - fit_seconds,
+                      "paper_mnist": PAPER_MNIST[name], "config": config}
             if name == "ladder":
-                hyper = prior.innermost_hyper_prior
-                row["priors"][name]["hyper_prior_components"] = hyper.num_active
-                row["priors"][name]["components_vs_digits"] = component_accuracy(
+                record["hyper_prior_components"] = prior.innermost_hyper_prior.num_active
+                record["components_vs_digits"] = component_accuracy(
                     prior, held_loc, held_labels[:args.heldout_images])
-            print(json.dumps({"latent_dim": d, "prior": name, **row["priors"][name]}), flush=True)
+            (row_dir / f"{name}.json").write_text(json.dumps(record, indent=1))
+            print(json.dumps({k: v for k, v in record.items() if k != "config"}), flush=True)
             fitted[name] = prior
-        if d == 2:
+        if d == 2 and len(fitted) > 1:
             plot_densities(row_dir / "densities.png", fitted, vae.encoder, loc, scale, args.seed)
-        results[key] = row
-        results["config"] = {k: v for k, v in vars(args).items() if k != "data_dir"}
-        results_path.write_text(json.dumps(results, indent=1))
+    results = collect(out)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
     write_table(out / "results.md", results)
     return 0
 
 
+def collect(out):
+    """Every per-prior record under ``out``: {"d<D>": {"latent_dim", "hyper_dim", "priors": {...}}}."""
+    results = {}
+    for row_dir in sorted(out.glob("d*"), key=lambda p: int(p.name[1:]) if p.name[1:].isdigit() else 0):
+        for name in PRIORS:
+            path = row_dir / f"{name}.json"
+            if not path.exists():
+                continue
+            record = json.loads(path.read_text())
+            row = results.setdefault(row_dir.name, {"latent_dim": record["latent_dim"],
+                                                    "hyper_dim": record["hyper_dim"], "priors": {}})
+            row["priors"][name] = {k: v for k, v in record.items()
+                                   if k not in ("latent_dim", "hyper_dim", "prior")}
+    return results
+
+
 def write_table(path, results):
     lines = ["| D | " + " | ".join(PRIORS) + " |", "|---|" + "---|" * len(PRIORS)]
-    for key, row in results.items():
-        if not key.startswith("d"):
-            continue
+    for row in results.values():
         cells = []
         for name in PRIORS:
             r = row["priors"].get(name)

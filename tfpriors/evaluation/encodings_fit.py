@@ -138,6 +138,15 @@ def encodings_log_prior(prior_layer, loc, scale, encoder=None, num_samples=10, p
     prior_samples = check_positive_int("prior_samples", prior_samples)
     distribution = prior_layer.distribution(encoder)
     hierarchical = isinstance(prior_layer, HierarchicalPrior)
+
+    @tf.function
+    def batch_log_prior(batch_loc, batch_scale, base):
+        draw_seed, bound_seed = tf.unstack(tf.random.experimental.stateless_split(base, 2))
+        z = _draw(batch_loc, batch_scale, draw_seed)
+        if hierarchical:
+            return distribution.importance_weighted_log_prob(z, prior_samples, seed=bound_seed)
+        return prior_log_prob(prior_layer, distribution, z, seed=bound_seed)
+
     out = []
     for b, start in enumerate(range(0, len(loc), batch_size)):
         batch_loc = tf.constant(loc[start:start + batch_size])
@@ -145,13 +154,7 @@ def encodings_log_prior(prior_layer, loc, scale, encoder=None, num_samples=10, p
         total = 0.0
         for s in range(num_samples):
             base = tf.constant([seed, b * num_samples + s], tf.int32)
-            draw_seed, bound_seed = tf.unstack(tf.random.experimental.stateless_split(base, 2))
-            z = _draw(batch_loc, batch_scale, draw_seed)
-            if hierarchical:
-                log_p = distribution.importance_weighted_log_prob(z, prior_samples, seed=bound_seed)
-            else:
-                log_p = prior_log_prob(prior_layer, distribution, z, seed=bound_seed)
-            total = total + log_p.numpy().astype(np.float64)
+            total = total + batch_log_prior(batch_loc, batch_scale, base).numpy().astype(np.float64)
         out.append(total / num_samples)
     per_example = np.concatenate(out)
     return Estimate(name="prior_cross_entropy", per_example=per_example,
