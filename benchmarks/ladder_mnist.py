@@ -50,6 +50,11 @@ def parse_args(argv=None):
     p.add_argument("--gmm-components", type=int, default=100)
     p.add_argument("--pseudo-inputs", type=int, default=500)
     p.add_argument("--max-components", type=int, default=50)
+    p.add_argument("--hyper-concentration", type=float, default=None,
+                   help="LaDDer's DP concentration alpha_0 (default 1 / --max-components)")
+    p.add_argument("--block-sweep", action="store_true",
+                   help="LaDDer updates the prior VAE and then the data VAE on every batch (equal "
+                        "data-VAE steps to the other models) instead of alternating steps")
     p.add_argument("--nll-samples", type=int, default=1000)
     p.add_argument("--nll-examples", type=int, default=1000)
     p.add_argument("--path-pairs", type=int, default=20, help="image pairs of the SLP comparison")
@@ -58,6 +63,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
     args = p.parse_args(argv)
+    if args.hyper_concentration is not None and not args.hyper_concentration > 0:
+        p.error(f"Expected --hyper-concentration > 0. Received: {args.hyper_concentration}")
     for name in ("epochs", "latent_dim", "hyper_dim", "hidden_units", "prior_hidden_units",
                  "gmm_components", "pseudo_inputs", "max_components", "nll_samples", "nll_examples"):
         if getattr(args, name) < 1:
@@ -83,7 +90,10 @@ def model_flags(name, args):
         "vhp": ["--prior", "vhp"] + prior_units,
         "ladder": ["--model", "ladder", "--vhp-bound", "elbo", "--vhp-samples", "1",
                    "--hyper-dim", str(args.hyper_dim), "--max-components",
-                   str(args.max_components)] + prior_units,
+                   str(args.max_components)] + prior_units +
+                  (["--block-sweep"] if args.block_sweep else []) +
+                  ([] if args.hyper_concentration is None
+                   else ["--hyper-concentration", str(args.hyper_concentration)]),
     }[name]
 
 

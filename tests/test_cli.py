@@ -100,11 +100,12 @@ def test_train_runs_ladder_end_to_end_and_exports_it(tmp_path):
                    "--hyper-dim", "2", "--max-components", "5", "--vhp-bound", "elbo",
                    "--vhp-samples", "1", "--vhp-hidden-units", "16", "--architecture", "gated",
                    "--beta", "constant", "--hyper-encodings", "200", "--hyper-accurate-every", "1",
-                   "--block-sweep", "--epochs", "2"]
+                   "--block-sweep", "--hyper-concentration", "2.5", "--epochs", "2"]
     assert train.main(args) == 0
     from trainers import LaDDer, load_model
     model = load_model(run_dir / "model.keras")
     assert isinstance(model, LaDDer) and model.prior.hyper_latent_dim == 2 and model.schedule.sweep
+    assert model.prior.innermost_hyper_prior.weight_concentration_prior == 2.5
     assert model.cluster(np.zeros((3, 16, 16, 1), np.float32)).shape == (3, 5)
     assert int(model.prior.innermost_hyper_prior.fits.numpy()) == 1    # epoch 1 starts with one
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -114,6 +115,8 @@ def test_train_runs_ladder_end_to_end_and_exports_it(tmp_path):
         parse_config(build_parser("t"), ["--model", "ladder", "--prior", "mog"])
     with pytest.raises(ValueError, match="max_components"):
         parse_config(build_parser("t"), ["--model", "ladder", "--max-components", "0"])
+    with pytest.raises(ValueError, match="hyper_concentration"):
+        parse_config(build_parser("t"), ["--model", "ladder", "--hyper-concentration", "0"])
 
 
 @pytest.mark.slow

@@ -74,6 +74,10 @@ def build_parser(description):
                         "for vhp; half of it, at least 1, for ladder)")
     g.add_argument("--max-components", type=int, default=50,
                    help="ladder: truncation level of the hyper prior's Dirichlet process")
+    g.add_argument("--hyper-concentration", type=float, default=None,
+                   help="ladder: the Dirichlet process' concentration alpha_0 (scikit-learn's "
+                        "weight_concentration_prior; default 1 / --max-components). Larger values "
+                        "keep more mixture components")
     g.add_argument("--prior-steps", type=int, default=1,
                    help="ladder: gradient steps of the prior VAE per block-coordinate cycle")
     g.add_argument("--model-steps", type=int, default=1,
@@ -226,6 +230,8 @@ def parse_config(parser, argv=None):
             check_positive_int(key, config[key])
         for key in ("hyper_fit_every", "hyper_accurate_every"):
             check_non_negative_int(key, config[key])
+        if config.get("hyper_concentration") is not None:
+            check_positive_float("hyper_concentration", config["hyper_concentration"])
     if config.get("hyper_dim") is not None:
         check_positive_int("hyper_dim", config["hyper_dim"])
     if model in ("hvae", "cpvae") and config["architecture"] == "conv":
@@ -261,7 +267,9 @@ def _prior(config, shape, train_images):
         hyper_prior, m, gated = None, config.get("hyper_dim"), False
         if config.get("model") == "ladder":
             m = m or max(1, d // 2)
-            hyper_prior = VGMMHyperPrior(m, max_components=config["max_components"])
+            hyper_prior = VGMMHyperPrior(
+                m, max_components=config["max_components"],
+                weight_concentration_prior=config.get("hyper_concentration"))
             gated = config["architecture"] == "gated"   # VHP's networks stay plain (Table 3)
         return HierarchicalPrior(d, m, hidden_units=config["vhp_hidden_units"], gated=gated,
                                  num_samples=config["vhp_samples"], bound=config["vhp_bound"],
