@@ -8,7 +8,9 @@ For each latent size D (--latent-dims, default 2 and 16):
    fit) and the held-out images (the last 10,000 of the training file) into q(z|x);
 3. fits each prior alone to the training posteriors (`tfpriors.evaluation.fit_prior_to_encodings`):
    normal (nothing to fit), gmm (a learned mixture of --gmm-components diagonal Gaussians),
-   vampprior (--pseudo-inputs pseudo-inputs through the frozen encoder), vhp (hierarchical
+   vampprior (--pseudo-inputs pseudo-inputs through the frozen encoder, initialised with noise
+   as in the VampPrior paper's code), vampprior_data (the same, initialised at training images
+   and still learned), vhp (hierarchical
    prior, IW bound), ladder (prior VAE with the DP-GMM hyper prior, block coordinate ascent);
 4. reports E_q(z)[log p(z)] on the held-out posteriors (`encodings_log_prior`; VHP and LaDDer by
    importance sampling through q(t|z) with --prior-samples samples), and for D = 2 plots each
@@ -33,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trainers.cli import ArgumentParser, run  # noqa: E402
 
-PRIORS = ("normal", "gmm", "vampprior", "vhp", "ladder")
-PAPER_MNIST = {"normal": -19.0, "vampprior": -16.2, "gmm": -8.4, "vhp": -17.5, "ladder": -12.3}
+PRIORS = ("normal", "gmm", "vampprior", "vampprior_data", "vhp", "ladder")
+PAPER_MNIST = {"normal": -19.0, "vampprior": -16.2, "vampprior_data": -16.2, "gmm": -8.4,
+               "vhp": -17.5, "ladder": -12.3}
 
 
 def parse_args(argv=None):
@@ -110,8 +113,9 @@ def make_prior(name, args, d, m):
         return StandardNormalPrior(d)
     if name == "gmm":
         return MixtureOfGaussiansPrior(d, num_components=args.gmm_components, learn_weights=True)
-    if name == "vampprior":
-        return VampPrior(d, args.pseudo_inputs, (28, 28, 1), learn_weights=True)
+    if name in ("vampprior", "vampprior_data"):
+        return VampPrior(d, args.pseudo_inputs, (28, 28, 1), learn_weights=True,
+                         init="data" if name == "vampprior_data" else "noise")
     if name == "vhp":
         return HierarchicalPrior(d, m, hidden_units=units, gated=True, num_samples=16, bound="iw")
     return HierarchicalPrior(d, m, hidden_units=units, gated=True, num_samples=1, bound="elbo",
@@ -200,8 +204,10 @@ def main(argv=None):
         for name in args.priors:
             t0 = time.perf_counter()
             prior = make_prior(name, args, d, m)
-            if name == "vampprior":
+            if name.startswith("vampprior"):
                 prior.build((None, 28, 28, 1))
+            if name == "vampprior_data":
+                prior.initialize_from_data(train[:args.encodings], seed=args.seed)
             history = fit_prior_to_encodings(prior, loc, scale, encoder=vae.encoder,
                                              epochs=args.prior_epochs, seed=args.seed,
                                              learning_rate=args.learning_rate,
