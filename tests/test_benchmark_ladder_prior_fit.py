@@ -1,0 +1,42 @@
+"""benchmarks/ladder_prior_fit.py end to end on synthetic IDX files: one record per prior, the
+frozen VAE reused by a second process, the collected table."""
+
+import json
+
+import pytest
+
+from tests.helpers import load_script
+from tests.test_benchmark_mnist_table1 import _fake_mnist
+
+
+def _tiny(data_dir, out, priors):
+    return ["--data-dir", str(data_dir), "--out-dir", str(out), "--latent-dims", "2",
+            "--priors", *priors, "--train-images", "200", "--encodings", "200",
+            "--heldout-images", "100", "--vae-epochs", "1", "--prior-epochs", "2",
+            "--hidden-units", "8", "--prior-hidden-units", "8", "--gmm-components", "3",
+            "--pseudo-inputs", "3", "--max-components", "3", "--accurate-every", "2",
+            "--eval-samples", "1", "--prior-samples", "4", "--reuse-vae", "--verbose", "0"]
+
+
+@pytest.mark.slow
+def test_priors_fitted_in_two_runs_share_the_frozen_vae_and_one_table(tmp_path):
+    script = load_script("benchmarks/ladder_prior_fit.py")
+    _fake_mnist(tmp_path)
+    out = tmp_path / "out"
+    assert script.main(_tiny(tmp_path, out, ["normal", "gmm"])) == 0
+    vae_file = out / "d2" / "vae.keras"
+    trained = vae_file.stat().st_mtime_ns
+    assert json.loads((out / "d2" / "vae.json").read_text())["vae_seconds"] > 0
+    # A second run fits other priors to the same frozen VAE (--reuse-vae) and adds its records.
+    assert script.main(_tiny(tmp_path, out, ["vampprior_data", "ladder"])) == 0
+    assert vae_file.stat().st_mtime_ns == trained
+    results = json.loads((out / "results.json").read_text())
+    priors = results["d2"]["priors"]
+    assert set(priors) == {"normal", "gmm", "vampprior_data", "ladder"}
+    assert all(r["heldout_log_prior"] < 0 and r["std_error"] > 0 for r in priors.values())
+    assert 1 <= priors["ladder"]["hyper_prior_components"] <= 3
+    assert 0.0 <= priors["ladder"]["components_vs_digits"]["accuracy"] <= 1.0
+    assert (out / "d2" / "densities.png").exists()
+    table = (out / "results.md").read_text().splitlines()
+    assert table[0].startswith("| D | normal | gmm | vampprior | vampprior_data")
+    assert table[2].startswith("| 2 | ") and len(table) == 4       # header, rule, D = 2, paper
