@@ -33,6 +33,10 @@ def parse_args(argv=None):
     p.add_argument("--components", type=int, default=10, help="K categories of c")
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--warmup-epochs", type=int, default=20, help="linear KL warm-up (paper: 100)")
+    p.add_argument("--z-input", choices=["probabilities", "category"], default="probabilities",
+                   help="what q(z|x, c) takes beside h(x): pi(x) (the paper) or the sampled c")
+    p.add_argument("--freeze-prior", action="store_true",
+                   help="keep p(z|c) at its random initialisation (the authors' public code)")
     p.add_argument("--nll-samples", type=int, default=1000)
     p.add_argument("--nll-examples", type=int, default=1000)
     p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
@@ -52,7 +56,8 @@ def seed_flags(args, seed):
             str(args.warmup_epochs), "--epochs", str(args.epochs), "--batch-size", "100",
             "--learning-rate", "5e-4", "--lr-warmup-steps", "0", "--jit-compile",
             "--nll-samples", str(args.nll_samples), "--nll-examples", str(args.nll_examples),
-            "--seed", str(seed), "--verbose", str(args.verbose)]
+            "--cpvae-z-input", args.z_input, "--seed", str(seed), "--verbose", str(args.verbose)] + \
+        (["--freeze-prior"] if args.freeze_prior else [])
 
 
 def main(argv=None):

@@ -40,6 +40,10 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--samples", type=int, default=100000, help="generated points per histogram")
+    p.add_argument("--z-input", choices=["probabilities", "category"], default="probabilities",
+                   help="what q(z|x, c) takes beside h(x): pi(x) (the paper's Fig. 2) or the sampled c")
+    p.add_argument("--freeze-prior", action="store_true",
+                   help="keep p(z|c) at its random initialisation (the authors' public code)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default="benchmarks/results/cpvae_synthetic/latest")
     p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
@@ -89,8 +93,9 @@ def train_one(k, data, args):
                         GaussianLikelihood(scale=0.1, learn_scale=True),
                         hidden_units=args.hidden_units, gated=False,
                         beta=LinearWarmup(args.warmup_epochs * steps), seed=args.seed,
-                        temperature_rate=1.0 / (args.epochs * steps))
+                        temperature_rate=1.0 / (args.epochs * steps), z_input=args.z_input)
     model.build()
+    model.prior.trainable = not args.freeze_prior
     model.compile(keras.optimizers.Adam(args.learning_rate), steps_per_execution=10)
     start = time.perf_counter()
     model.fit(make_dataset(data, args.batch_size, seed=args.seed, drop_remainder=True),

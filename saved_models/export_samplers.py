@@ -10,8 +10,10 @@ Each sampler directory is TF-Serving's layout plus two JSON files that TF-Servin
                                                         binarized MNIST held-out images (packed
                                                         bits), on which the exported
                                                         `log_likelihood` signature is measured
-                                                        into metrics.json["fixture"], so the
-                                                        tests can check the sampler without MNIST
+                                                        into metrics.json["fixture"] (and, for a
+                                                        sampler with a `cluster` signature, each
+                                                        image's argmax q(c|x)), so the tests can
+                                                        check the sampler without MNIST
 
 Usage (the commands that produced the shipped models are in saved_models/README.md):
 
@@ -93,6 +95,9 @@ def write_fixture(target, data_dir, num_images, num_samples, values="binarized")
               "per_image": [round(float(v), 4) for v in log_p]}
     if sha is not None:
         record["heldout_binarized_sha256"] = sha
+    if "cluster" in sampler.signatures:                    # CP-VAE, LaDDer: argmax q(c|x) per image
+        probabilities = sampler.signatures["cluster"](images=tf.constant(images))["probabilities"]
+        record["clusters"] = [int(k) for k in np.argmax(probabilities.numpy(), axis=-1)]
     return record
 
 

@@ -130,9 +130,37 @@ def test_train_runs_the_cpvae_with_cluster_metrics(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= metrics["clustering"]["accuracy"] <= 1.0
     assert (run_dir / "component_samples.png").exists()        # one row per category
-    assert metrics["kl_per_dimension"] == {"skipped": "the posterior q(z|x) is not a diagonal Gaussian"}
+    # the paper's head: q(z|x) is one diagonal Gaussian, measured against the prior's marginal p(z)
+    assert len(metrics["kl_per_dimension"]["per_dimension"]) == 2
+    assert metrics["kl_per_dimension"]["reference"] == "prior_marginal_mixture"
     from trainers import CPVAE, load_model
     model = load_model(run_dir / "model.keras")
     assert isinstance(model, CPVAE) and float(model.aggregated_posterior.numpy().sum()) == pytest.approx(1.0)
+    assert model.z_input == "probabilities"
     with pytest.raises(ValueError, match="--prior mog or vampprior with --model cpvae"):
         parse_config(build_parser("t"), ["--model", "cpvae", "--prior", "vhp"])
+
+
+@pytest.mark.slow
+def test_train_freezes_the_prior_at_its_initialisation(tmp_path):
+    """--freeze-prior: the prior's weights stay those a fresh build with the same seed draws, the
+    rest of the model trains; with --cpvae-z-input category q(z|x) is a mixture over c."""
+    run_dir = tmp_path / "frozen"
+    args = ["--dataset", "digits", "--epochs", "1", "--batch-size", "50", "--hidden-units", "16",
+            "--latent-dim", "2", "--model", "cpvae", "--prior", "mog", "--components", "4",
+            "--beta", "constant", "--nll-samples", "10", "--nll-examples", "20", "--verbose", "0",
+            "--freeze-prior", "--cpvae-z-input", "category", "--run-dir", str(run_dir)]
+    assert train.main(args) == 0
+    from trainers import load_model
+    from trainers.config import build_model
+    from trainers.run_io import load_data
+    trained = load_model(run_dir / "model.keras")
+    config = parse_config(build_parser("t"), args)
+    splits, config = load_data(config)
+    fresh = build_model(config, splits.image_shape, splits.train_images, 10)
+    assert trained.z_input == "category" and not trained.prior.trainable_variables
+    for before, after in zip(fresh.prior.weights, trained.prior.weights):
+        np.testing.assert_array_equal(before.numpy(), after.numpy())
+    assert not np.allclose(fresh.cluster_head.kernel.numpy(), trained.cluster_head.kernel.numpy())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["kl_per_dimension"] == {"skipped": "the posterior q(z|x) is not a diagonal Gaussian"}

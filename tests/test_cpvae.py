@@ -27,8 +27,41 @@ def small_cpvae(prior="mog", k=3, d=2, **kwargs):
     return model
 
 
-def test_kl_decomposition_equals_the_monte_carlo_kl_of_the_joint():
-    assert_kl_matches_monte_carlo(small_cpvae(), binary_images(4), 40000, [3, 4])
+@pytest.mark.parametrize("z_input", ["probabilities", "category"])
+def test_kl_decomposition_equals_the_monte_carlo_kl_of_the_joint(z_input):
+    assert_kl_matches_monte_carlo(small_cpvae(z_input=z_input), binary_images(4), 40000, [3, 4])
+
+
+def test_the_papers_z_head_gives_one_q_z_given_x_for_every_category():
+    """z_input="probabilities" (Fig. 2): q(z|x, c) from [h(x), pi(x)], whatever c is drawn, and the
+    KL is KL(q(c|x) || p(c)) + sum_k pi_k KL(q(z|x) || p(z|c_k)) by numpy's closed forms."""
+    model = small_cpvae(z_input="probabilities")
+    model.prior.loc.assign([[2.0, -1.0], [0.0, 0.5], [-3.0, 1.0]])
+    x = tf.constant(binary_images(5))
+    inference = model.infer(x)
+    eps = tf.random.stateless_normal([50, 5, model.noise_dim], seed=[3, 1])
+    sample = model.sample_posterior(inference, eps)
+    q_z = model.posterior(x)
+    loc, scale = q_z.mean().numpy(), q_z.stddev().numpy()                  # [5, 2]
+    z, c = model.split(sample.code)
+    assert len(np.unique(np.argmax(c.numpy(), -1))) == 3                   # every category drawn
+    log_pi = np.log(model.cluster(x).numpy())
+    expected_log_q = (np.sum(c.numpy() * log_pi, -1) +
+                      stats.norm(loc, scale).logpdf(z.numpy()).sum(-1))
+    np.testing.assert_allclose(sample.log_q.numpy(), expected_log_q, rtol=1e-5, atol=1e-4)
+    components = model.prior.component_distribution(model.prior_distribution())
+    mu, sd = components.mean().numpy(), components.stddev().numpy()      # [3, 2]
+    kl_z = np.sum(np.log(sd[:, None] / scale[None]) + (scale[None] ** 2 + (loc[None] - mu[:, None]) ** 2)
+                  / (2 * sd[:, None] ** 2) - 0.5, axis=-1)                 # [3, 5]
+    log_pc = np.log(model.prior.distribution().mixture_distribution.probs_parameter().numpy())
+    pi = np.exp(log_pi)
+    expected = np.sum(pi * (log_pi - log_pc), -1) + np.sum(pi.T * kl_z, 0)
+    np.testing.assert_allclose(model.analytic_kl(inference).numpy(), expected, rtol=1e-4)
+
+
+def test_an_unknown_z_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="z_input"):
+        small_cpvae(z_input="relaxed")
 
 
 def test_sampled_categories_follow_q_c_given_x_and_are_one_hot():
@@ -62,8 +95,9 @@ def test_component_samples_follow_p_z_given_c():
     np.testing.assert_allclose(c.numpy().mean(0), q_c, atol=0.01)
 
 
-def test_every_prior_parameter_gets_a_gradient_and_changes_in_training():
-    model = small_cpvae()
+@pytest.mark.parametrize("z_input", ["probabilities", "category"])
+def test_every_prior_parameter_gets_a_gradient_and_changes_in_training(z_input):
+    model = small_cpvae(z_input=z_input)
     model.compile(keras.optimizers.Adam(1e-2))
     x = binary_images(64)
     with tf.GradientTape() as tape:
@@ -81,7 +115,7 @@ def test_every_prior_parameter_gets_a_gradient_and_changes_in_training():
 
 def _linear_discrete_gaussian():
     """p(c) softmax(logits), p(z|c_k) N(mu_k, s_k^2), x = W z + V c + b + sigma e; q = the prior's
-    conditionals with a uniform q(c|x). Returns (model, exact log p(x), draw(n, seed) of x)."""
+    conditionals with a uniform q(c|x) (q(z|x, c) from the one-hot c: z_input="category"). Returns (model, exact log p(x), draw(n, seed) of x)."""
     shape, k, d = (2, 1, 1), 3, 1
     keras.utils.set_random_seed(0)
     prior = MixtureOfGaussiansPrior(d, num_components=k, learn_weights=True)
@@ -90,7 +124,7 @@ def _linear_discrete_gaussian():
     model = CPVAE(FeatureNetwork(shape, (4,)),
                   ConditionalGaussian(d, [4, k], branch_units=(), hidden_units=()),
                   ConditionalDecoder(shape, [d, k], branch_units=(), hidden_units=()),
-                  prior, GaussianLikelihood(scale=0.5, learn_scale=False))
+                  prior, GaussianLikelihood(scale=0.5, learn_scale=False), z_input="category")
     model.build()
     mu, s, logits = np.array([[-1.5], [0.2], [2.0]]), np.array([[0.6], [0.8], [0.5]]), np.array([0.3, -0.4, 0.1])
     prior.loc.assign(mu)

@@ -69,6 +69,15 @@ def build_parser(description):
                    help="cpvae: the temperature's floor; τ_t = max(floor, τ_0 exp(-rate t))")
     g.add_argument("--temperature-rate", type=float, default=1e-4,
                    help="cpvae: per-step decay rate of the temperature (0: constant)")
+    g.add_argument("--freeze-prior", action="store_true",
+                   help="keep the prior's parameters at their random initialisation (not trained): "
+                        "an ablation, e.g. the CP-VAE as the authors' public code trains it, whose "
+                        "p(z|c) never reaches the optimiser")
+    g.add_argument("--cpvae-z-input", choices=["probabilities", "category"], default="probabilities",
+                   help="cpvae: what q(z|x, c) takes beside h(x): the category probabilities pi(x) "
+                        "(the paper's Fig. 2; one q(z|x) for every c, so the KL term ties q(c|x) to "
+                        "the component p(z|c) the encoding lies in) or the sampled one-hot category "
+                        "(one Gaussian per category)")
     g.add_argument("--hyper-dim", type=int, default=None,
                    help="vhp/ladder: dimension of the hyper latent zeta / t (default: --latent-dim "
                         "for vhp; half of it, at least 1, for ladder)")
@@ -353,7 +362,8 @@ def _build_model(config, shape, train_images, steps_per_epoch, steps_per_executi
                             gated=config["architecture"] == "gated", objective=objective, beta=beta,
                             seed=config["seed"], initial_temperature=config["temperature"],
                             min_temperature=config["min_temperature"],
-                            temperature_rate=config["temperature_rate"])
+                            temperature_rate=config["temperature_rate"],
+                            z_input=config.get("cpvae_z_input", "probabilities"))
     elif networks is None:
         model = build_hvae(shape, prior, likelihood,
                            latent_dims=(config.get("z1_dim") or config["latent_dim"],
@@ -374,6 +384,8 @@ def _build_model(config, shape, train_images, steps_per_epoch, steps_per_executi
         model = VAE(*networks, prior, likelihood, objective=objective, beta=beta,
                     seed=config["seed"])
     model.build((None,) + tuple(shape))
+    if config.get("freeze_prior"):
+        model.prior.trainable = False        # its block of the block optimiser is then empty
     rate = learning_rate_for(config["learning_rate"], config.get("lr_warmup_steps", 0),
                              config.get("lr_warmup_start", 0.1))
     model.compile(keras.optimizers.Adam(rate), jit_compile=config["jit_compile"],

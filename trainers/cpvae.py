@@ -1,8 +1,17 @@
 """CP-VAE: a discrete c beside z with a conditional prior p(c) p(z|c) learned jointly (Lavda et al.).
 
     generative:  p(x|z, c) p(z|c) p(c),   p(z|c_k) = N(mu_k, diag sigma_k^2)      (Eq. 5)
-    inference:   q(c|x) = Cat(pi(x)), then q(z|x, c) from [h(x), c]
+    inference:   q(c|x) = Cat(pi(x)), then q(z|x, c) from [h(x), pi(x)]   (Fig. 2; or [h(x), c])
     ELBO (Eqs. 7-9):  E_q log p(x|z, c) - KL(q(c|x) || p(c)) - sum_k pi_k KL(q(z|x, c_k) || p(z|c_k))
+
+What q(z|x, c) sees (`z_input`). The paper's encoder (Sec. 3.2, Fig. 2) feeds the category
+probabilities pi(x) with h(x) into the layer for z: mu(x, pi), sigma(x, pi). Then q(z|x, c_k) is one
+Gaussian for every k, and the KL term sum_k pi_k KL(q(z|x) || p(z|c_k)) can only be small if pi
+puts its mass on the components p(z|c_k) that lie where q(z|x) lies: q(c|x) is pushed towards the
+GMM responsibilities of the encoding, the signal that makes c cluster (`z_input="probabilities"`,
+the default). With `z_input="category"`, q(z|x, c_k) takes the one-hot c_k and can place an
+encoding inside every component at once, so the KL term no longer says which category x belongs
+to; only the decoder's use of c does (measured on MNIST: benchmarks/README.md).
 
 The prior is any mixture prior layer (`num_components` K): its mixture weights are p(c), its
 components p(z|c_k) (the MoG prior: learned means and scales, uniform or learned weights; the
@@ -62,13 +71,17 @@ class CPVAE(LatentModel):
       likelihood, objective, beta, seed: as for `trainers.VAE`.
       initial_temperature, min_temperature, temperature_rate: the Gumbel-softmax temperature
         tau_t = max(min, initial * exp(-rate * t)), t the training step.
+      z_input: "probabilities" (the paper: q(z|x, c) = q(z|x) from [h(x), pi(x)]) or "category"
+        (q(z|x, c_k) from [h(x), one-hot c_k], a different Gaussian per category).
     """
+
+    Z_INPUTS = ("probabilities", "category")
 
     _SUBLAYERS = ("features", "encoder_z", "decoder")
 
     def __init__(self, features, encoder_z, decoder, prior, likelihood, objective=None, beta=None,
                  seed=0, initial_temperature=1.0, min_temperature=0.5, temperature_rate=1e-4,
-                 **kwargs):
+                 z_input="probabilities", **kwargs):
         k = prior.num_components
         if k is None:
             raise ValueError(f"Expected a mixture prior (num_components K) for the CP-VAE's p(c) "
@@ -94,6 +107,9 @@ class CPVAE(LatentModel):
         if not 0.0 <= float(temperature_rate) < math.inf:
             raise ValueError(f"Expected `temperature_rate` >= 0. Received: {temperature_rate!r}")
         self.temperature_rate = float(temperature_rate)
+        if z_input not in self.Z_INPUTS:
+            raise ValueError(f"Expected `z_input` one of {self.Z_INPUTS}. Received: {z_input!r}")
+        self.z_input = z_input
         self._attach(prior, likelihood, objective, beta)
 
     def _layers_and_input_shapes(self, input_shape):
@@ -153,16 +169,31 @@ class CPVAE(LatentModel):
                          context={"h": h, "logits": logits})
 
     def posterior(self, x):
-        """q(z|x) = sum_k q(c_k|x) q(z|x, c_k), the marginal posterior of z: batch [B], event [D]."""
+        """q(z|x) = sum_k q(c_k|x) q(z|x, c_k), the marginal posterior of z: batch [B], event [D]
+        (with z_input="probabilities" every q(z|x, c_k) is the same Gaussian, returned as such)."""
         h = self.features(x)
-        loc, log_var = self._all_categories(h)                                # [K, B, D]
+        logits = self.cluster_head(h)
+        if self.z_input == "probabilities":
+            return diagonal_gaussian(*self.encoder_z([h, tf.nn.softmax(logits)]))
+        loc, log_var = self._all_categories(h, logits)                        # [K, B, D]
         return tfd.MixtureSameFamily(
-            tfd.Categorical(logits=self.cluster_head(h)),
+            tfd.Categorical(logits=logits),
             tfd.MultivariateNormalDiag(loc=tf.transpose(loc, [1, 0, 2]),
                                        scale_diag=tf.exp(0.5 * tf.transpose(log_var, [1, 0, 2]))))
 
-    def _all_categories(self, h):
-        """q(z|x, c_k) for every k: (loc, log_var) [K, B, D]."""
+    def _z_given(self, h, logits, c):
+        """(loc, log_var) of q(z|x, c) for c [..., K] (one-hot or straight-through); with
+        z_input="probabilities" it is q(z|x) from pi(x), whatever c: [B, D]."""
+        if self.z_input == "probabilities":
+            return self.encoder_z([h, tf.nn.softmax(logits)])
+        return self.encoder_z([h, c])
+
+    def _all_categories(self, h, logits):
+        """q(z|x, c_k) for every k: (loc, log_var) [K, B, D] ([1, B, D] with z_input="probabilities",
+        one Gaussian for every k)."""
+        if self.z_input == "probabilities":
+            loc, log_var = self.encoder_z([h, tf.nn.softmax(logits)])
+            return loc[None], log_var[None]
         eye = tf.eye(self.num_clusters)[:, None, :]                           # [K, 1, K]
         return self.encoder_z([h, eye])
 
@@ -173,7 +204,7 @@ class CPVAE(LatentModel):
         hard = tf.one_hot(tf.argmax(perturbed, axis=-1), self.num_clusters)
         relaxed = tf.nn.softmax(perturbed / self.temperature())
         c = hard + (relaxed - tf.stop_gradient(relaxed))       # value exactly hard, ST gradient
-        q_z = diagonal_gaussian(*self.encoder_z([inference.context["h"], c]))  # [S, B]
+        q_z = diagonal_gaussian(*self._z_given(inference.context["h"], logits, c))  # [S, B] or [B]
         z = q_z.bijector.forward(eps_z)                                       # [S, B, D]
         log_qc = tf.reduce_sum(c * tf.math.log_softmax(logits), axis=-1)      # log pi_c
         return PosteriorSample(code=tf.concat([z, c], axis=-1), log_q=log_qc + q_z.log_prob(z),
@@ -194,7 +225,7 @@ class CPVAE(LatentModel):
         pi = tf.exp(log_pi)
         log_pc, components = self._prior_parts(inference.prior)
         kl_c = tf.reduce_sum(pi * (log_pi - log_pc), axis=-1)                 # [B]
-        loc, log_var = self._all_categories(inference.context["h"])           # [K, B, D]
+        loc, log_var = self._all_categories(inference.context["h"], logits)   # [K or 1, B, D]
         q_all = diagonal_gaussian(loc, log_var)                               # batch [K, B]
         p_all = tfd.MultivariateNormalDiag(loc=components.mean()[:, None, :],
                                            scale_diag=components.stddev()[:, None, :])
@@ -211,8 +242,9 @@ class CPVAE(LatentModel):
     def encode_distribution(self, x):
         """(loc, scale) [B, D + K]: q(z|x, c*) and the one-hot c* (scale 0)."""
         h = self.features(x)
-        c = tf.one_hot(tf.argmax(self.cluster_head(h), axis=-1), self.num_clusters)
-        loc, log_var = self.encoder_z([h, c])
+        logits = self.cluster_head(h)
+        c = tf.one_hot(tf.argmax(logits, axis=-1), self.num_clusters)
+        loc, log_var = self._z_given(h, logits, c)
         return tf.concat([loc, c], -1), tf.concat([tf.exp(0.5 * log_var), tf.zeros_like(c)], -1)
 
     def estimate_aggregated_posterior(self, images, batch_size=500):
@@ -254,6 +286,7 @@ class CPVAE(LatentModel):
         ser = keras.saving.serialize_keras_object
         return dict(self._base_config(), initial_temperature=self.initial_temperature,
                     min_temperature=self.min_temperature, temperature_rate=self.temperature_rate,
+                    z_input=self.z_input,
                     **{name: ser(getattr(self, name)) for name in self._SUBLAYERS})
 
 
@@ -265,12 +298,14 @@ class _PseudoInputEncoder:
 
     def __call__(self, x):
         h = self.model.features(x)
-        c = tf.one_hot(tf.argmax(self.model.cluster_head(h), axis=-1), self.model.num_clusters)
-        return self.model.encoder_z([h, c])
+        logits = self.model.cluster_head(h)
+        c = tf.one_hot(tf.argmax(logits, axis=-1), self.model.num_clusters)
+        return self.model._z_given(h, logits, c)
 
 
 def build_cpvae(data_shape, prior, likelihood, hidden_units=(300, 300), gated=True, **kwargs):
-    """The CP-VAE with MLPs: h(x) = hidden_units, q(z|x, c) one layer on [h, c], and p(x|z, c)
+    """The CP-VAE with MLPs: h(x) = hidden_units, q(z|x, c) one layer on [h, pi(x)] (or [h, c],
+    `z_input`), and p(x|z, c)
     an MLP on [z, c] (`hidden_units` reversed).
 
     Args:
@@ -279,7 +314,7 @@ def build_cpvae(data_shape, prior, likelihood, hidden_units=(300, 300), gated=Tr
       likelihood: a likelihood layer.
       hidden_units: widths of h(x); the last is F.
       gated: gated dense layers (VampPrior paper) or ReLU.
-      kwargs: objective, beta, seed, temperature settings, name.
+      kwargs: objective, beta, seed, temperature settings, z_input, name.
     """
     units = tuple(int(u) for u in hidden_units)
     d, k = prior.latent_dim, prior.num_components

@@ -1,0 +1,41 @@
+"""benchmarks/cpvae_mnist.py and benchmarks/cpvae_latent_gmm.py end to end on synthetic IDX files."""
+
+import json
+
+import pytest
+
+from tests.helpers import load_script
+from tests.test_benchmark_mnist_table1 import _fake_mnist
+
+
+@pytest.mark.slow
+def test_a_seed_records_its_clustering_and_the_gmm_probe_reads_its_model(tmp_path, capsys):
+    _fake_mnist(tmp_path)
+    out = tmp_path / "out"
+    mnist = load_script("benchmarks/cpvae_mnist.py")
+    assert mnist.main(["--data-dir", str(tmp_path), "--out-dir", str(out), "--seeds", "3",
+                       "--epochs", "1", "--warmup-epochs", "1", "--nll-samples", "2",
+                       "--nll-examples", "4", "--verbose", "0"]) == 0
+    config = json.loads((out / "seed3" / "config.json").read_text())
+    assert config["cpvae_z_input"] == "probabilities" and config["components"] == 10
+    summary = json.loads((out / "results.json").read_text())
+    assert set(summary["seeds"]) == {"3"} and 0.0 < summary["seeds"]["3"]["accuracy"] <= 1.0
+
+    probe = load_script("benchmarks/cpvae_latent_gmm.py")
+    capsys.readouterr()
+    records = tmp_path / "gmm.jsonl"
+    assert probe.main([str(out / "seed3"), "--data-dir", str(tmp_path), "--encodings", "200",
+                       "--covariances", "diag", "--n-init", "1", "--out", str(records)]) == 0
+    record = json.loads(records.read_text().splitlines()[0])
+    assert record == json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert record["z_input"] == "probabilities" and record["categories"] == 10
+    # the head's accuracy is the one the run measured, on the same binarized held-out images
+    assert record["head"]["accuracy"] == pytest.approx(summary["seeds"]["3"]["accuracy"])
+    assert 0.0 < record["gmm_diag"]["accuracy"] <= 1.0 and "gmm_full" not in record
+
+
+def test_the_gmm_probe_refuses_a_directory_without_a_model(tmp_path):
+    probe = load_script("benchmarks/cpvae_latent_gmm.py")
+    with pytest.raises(SystemExit) as stop:
+        probe.main([str(tmp_path), "--data-dir", str(tmp_path)])
+    assert stop.value.code == 2
