@@ -70,6 +70,30 @@ def test_a_real_valued_fixture_for_a_laplace_model(tmp_path):
     assert len(np.unique(images)) > 2 and images.max() <= 1.0
 
 
+@pytest.mark.slow
+def test_a_cluster_model_records_each_fixture_images_category(tmp_path):
+    import keras
+    from tfpriors.likelihoods import BernoulliLikelihood
+    from tfpriors.priors import MixtureOfGaussiansPrior
+    from trainers.cpvae import build_cpvae
+    exporter = _load_script()
+    _fake_mnist(tmp_path)
+    keras.utils.set_random_seed(0)
+    model = build_cpvae((28, 28, 1), MixtureOfGaussiansPrior(2, num_components=4), BernoulliLikelihood(),
+                        hidden_units=(8,))
+    model.build()
+    model.save(tmp_path / "m.keras")
+    (tmp_path / "c.json").write_text("{}")
+    assert exporter.main(["--name", "cp", "--model", str(tmp_path / "m.keras"), "--config",
+                          str(tmp_path / "c.json"), "--metrics", str(tmp_path / "c.json"),
+                          "--out-dir", str(tmp_path / "out"), "--fixture-images", "6",
+                          "--fixture-samples", "5", "--data-dir", str(tmp_path)]) == 0
+    images, _ = unpack_fixture(tmp_path / "out" / "cp")
+    metrics = json.loads((tmp_path / "out" / "cp" / "metrics.json").read_text())
+    expected = np.argmax(model.cluster(tf.constant(images)).numpy(), axis=-1)
+    assert metrics["fixture"]["clusters"] == expected.tolist()
+
+
 def test_fixture_flags_are_checked(tmp_path):
     exporter = _load_script()
     common = ["--name", "n", "--model", "m", "--config", "c", "--metrics", "r"]

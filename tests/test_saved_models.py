@@ -112,3 +112,45 @@ def test_mnist_sampler_draws_images_and_components(mnist_sampler):
     assert part["images"].shape == (3, 28, 28, 1)
     assert metrics["prior"] == "vampprior" and metrics["final_samples"] == 5000
     assert metrics["heldout_images"] == 10000
+
+
+# ------------------------------------------------------------------ samplers with a `cluster` signature
+CLUSTER_SAMPLERS = ["mnist_cpvae", "mnist_ladder"]
+
+
+@pytest.fixture(scope="module", params=CLUSTER_SAMPLERS)
+def cluster_sampler(request):
+    return request.param, _load(request.param)
+
+
+def test_cluster_sampler_reproduces_its_fixture_log_likelihood_and_categories(cluster_sampler):
+    from tests.test_export_samplers import unpack_fixture
+    name, (sampler, _, metrics) = cluster_sampler
+    images, labels = unpack_fixture(SAVED / name)
+    fixture = metrics["fixture"]
+    out = sampler.signatures["log_likelihood"](images=tf.constant(images),
+                                               num_samples=tf.constant(fixture["num_samples"]),
+                                               seed=tf.constant(fixture["seed"]))["log_likelihood"]
+    np.testing.assert_allclose(out.numpy(), fixture["per_image"], atol=0.01)
+    probabilities = sampler.signatures["cluster"](images=tf.constant(images))["probabilities"].numpy()
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)
+    assert np.argmax(probabilities, -1).tolist() == fixture["clusters"]
+    # the fixture's categories, mapped to digits as on the whole held-out set, are as accurate
+    clustering = metrics["clustering"]
+    mapping = {int(k): v for k, v in clustering["mapping"].items()}
+    on_fixture = np.mean([mapping.get(k, -1) == y for k, y in zip(fixture["clusters"], labels)])
+    assert abs(on_fixture - clustering["accuracy"]) < 0.15, (on_fixture, clustering["accuracy"])
+
+
+def test_cluster_sampler_draws_every_category(cluster_sampler):
+    name, (sampler, config, metrics) = cluster_sampler
+    out = sampler.signatures["sample"](num_samples=tf.constant(6), seed=tf.constant([1, 2]))
+    images = out["images"].numpy()
+    assert images.shape == (6, 28, 28, 1) and np.all(np.isfinite(images))
+    if "sample_component" in sampler.signatures:                  # the CP-VAE: c = k, z ~ p(z|c_k)
+        k, d = config["components"], config["latent_dim"]          # the run's config.json
+        for component in range(k):
+            part = sampler.signatures["sample_component"](component=tf.constant(component),
+                                                          num_samples=tf.constant(3), seed=tf.constant([3, 4]))
+            assert part["images"].shape == (3, 28, 28, 1)
+            np.testing.assert_array_equal(np.argmax(part["z"].numpy()[:, d:], -1), [component] * 3)
