@@ -85,17 +85,24 @@ def mnist_sampler(request):
     return request.param, _load(request.param)
 
 
-def test_mnist_sampler_reproduces_its_fixture_log_likelihood(mnist_sampler):
-    # The first held-out images, binarized once, ship with the sampler (no MNIST needed).
+def _check_fixture_log_likelihood(name, sampler, metrics):
+    """The held-out images shipped with the sampler (no MNIST needed) and their labels, after
+    checking the exported log_likelihood on each against the recorded one."""
     from tests.test_export_samplers import unpack_fixture
-    name, (sampler, _, metrics) = mnist_sampler
-    images, _ = unpack_fixture(SAVED / name)
+    images, labels = unpack_fixture(SAVED / name)
     fixture = metrics["fixture"]
     assert images.shape == (fixture["images"], 28, 28, 1)
     out = sampler.signatures["log_likelihood"](images=tf.constant(images),
                                                num_samples=tf.constant(fixture["num_samples"]),
                                                seed=tf.constant(fixture["seed"]))["log_likelihood"]
     np.testing.assert_allclose(out.numpy(), fixture["per_image"], atol=0.01)
+    return images, labels
+
+
+def test_mnist_sampler_reproduces_its_fixture_log_likelihood(mnist_sampler):
+    name, (sampler, _, metrics) = mnist_sampler
+    _check_fixture_log_likelihood(name, sampler, metrics)
+    fixture = metrics["fixture"]
     # The fixture's images are typical: their mean is within 5 nats of the full held-out figure.
     assert abs(fixture["mean"] - metrics["test_log_likelihood"]) < 5.0
 
@@ -124,14 +131,9 @@ def cluster_sampler(request):
 
 
 def test_cluster_sampler_reproduces_its_fixture_log_likelihood_and_categories(cluster_sampler):
-    from tests.test_export_samplers import unpack_fixture
     name, (sampler, _, metrics) = cluster_sampler
-    images, labels = unpack_fixture(SAVED / name)
+    images, labels = _check_fixture_log_likelihood(name, sampler, metrics)
     fixture = metrics["fixture"]
-    out = sampler.signatures["log_likelihood"](images=tf.constant(images),
-                                               num_samples=tf.constant(fixture["num_samples"]),
-                                               seed=tf.constant(fixture["seed"]))["log_likelihood"]
-    np.testing.assert_allclose(out.numpy(), fixture["per_image"], atol=0.01)
     probabilities = sampler.signatures["cluster"](images=tf.constant(images))["probabilities"].numpy()
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)
     assert np.argmax(probabilities, -1).tolist() == fixture["clusters"]
