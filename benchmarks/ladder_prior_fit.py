@@ -257,12 +257,13 @@ def collect(out):
 
 def write_table(path, results):
     lines = ["| D | " + " | ".join(PRIORS) + " |", "|---|" + "---|" * len(PRIORS)]
-    for row in results.values():
+    for key, row in results.items():
+        label = str(row["latent_dim"]) if key == f"d{row['latent_dim']}" else f"{row['latent_dim']} ({key})"
         cells = []
         for name in PRIORS:
             r = row["priors"].get(name)
             cells.append("" if r is None else f"{r['heldout_log_prior']:.2f} ± {r['std_error']:.2f}")
-        lines.append(f"| {row['latent_dim']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("| paper (MNIST) | " + " | ".join(f"{PAPER_MNIST[n]}" for n in PRIORS) + " |")
     path.write_text("\n".join(lines) + "\n")
 
