@@ -165,8 +165,10 @@ class CPVAE(LatentModel):
         h = self.features(x)                                                  # [B, F]
         logits = self.cluster_head(h)                                         # [B, K]
         prior = self.prior.distribution(self.prior_encoder)
-        return Inference(posterior=tfd.Categorical(logits=logits), prior=prior,
-                         context={"h": h, "logits": logits})
+        context = {"h": h, "logits": logits}
+        if self.z_input == "probabilities":        # one q(z|x) for the sample and the KL
+            context["q_z"] = self._shared_z(h, logits)
+        return Inference(posterior=tfd.Categorical(logits=logits), prior=prior, context=context)
 
     def posterior(self, x):
         """q(z|x) = sum_k q(c_k|x) q(z|x, c_k), the marginal posterior of z: batch [B], event [D]
@@ -174,25 +176,30 @@ class CPVAE(LatentModel):
         h = self.features(x)
         logits = self.cluster_head(h)
         if self.z_input == "probabilities":
-            return diagonal_gaussian(*self.encoder_z([h, tf.nn.softmax(logits)]))
+            return diagonal_gaussian(*self._shared_z(h, logits))
         loc, log_var = self._all_categories(h, logits)                        # [K, B, D]
         return tfd.MixtureSameFamily(
             tfd.Categorical(logits=logits),
             tfd.MultivariateNormalDiag(loc=tf.transpose(loc, [1, 0, 2]),
                                        scale_diag=tf.exp(0.5 * tf.transpose(log_var, [1, 0, 2]))))
 
-    def _z_given(self, h, logits, c):
+    def _shared_z(self, h, logits):
+        """(loc, log_var) [B, D] of q(z|x) from [h(x), pi(x)] (z_input="probabilities")."""
+        return self.encoder_z([h, tf.nn.softmax(logits)])
+
+    def _z_given(self, h, logits, c, shared=None):
         """(loc, log_var) of q(z|x, c) for c [..., K] (one-hot or straight-through); with
-        z_input="probabilities" it is q(z|x) from pi(x), whatever c: [B, D]."""
+        z_input="probabilities" it is q(z|x) from pi(x), whatever c: [B, D] (`shared` if given,
+        the one `infer` computed)."""
         if self.z_input == "probabilities":
-            return self.encoder_z([h, tf.nn.softmax(logits)])
+            return shared if shared is not None else self._shared_z(h, logits)
         return self.encoder_z([h, c])
 
-    def _all_categories(self, h, logits):
+    def _all_categories(self, h, logits, shared=None):
         """q(z|x, c_k) for every k: (loc, log_var) [K, B, D] ([1, B, D] with z_input="probabilities",
         one Gaussian for every k)."""
         if self.z_input == "probabilities":
-            loc, log_var = self.encoder_z([h, tf.nn.softmax(logits)])
+            loc, log_var = self._z_given(h, logits, None, shared)
             return loc[None], log_var[None]
         eye = tf.eye(self.num_clusters)[:, None, :]                           # [K, 1, K]
         return self.encoder_z([h, eye])
@@ -204,7 +211,8 @@ class CPVAE(LatentModel):
         hard = tf.one_hot(tf.argmax(perturbed, axis=-1), self.num_clusters)
         relaxed = tf.nn.softmax(perturbed / self.temperature())
         c = hard + (relaxed - tf.stop_gradient(relaxed))       # value exactly hard, ST gradient
-        q_z = diagonal_gaussian(*self._z_given(inference.context["h"], logits, c))  # [S, B] or [B]
+        q_z = diagonal_gaussian(*self._z_given(inference.context["h"], logits, c,
+                                               inference.context.get("q_z")))  # [S, B] or [B]
         z = q_z.bijector.forward(eps_z)                                       # [S, B, D]
         log_qc = tf.reduce_sum(c * tf.math.log_softmax(logits), axis=-1)      # log pi_c
         return PosteriorSample(code=tf.concat([z, c], axis=-1), log_q=log_qc + q_z.log_prob(z),
@@ -225,7 +233,8 @@ class CPVAE(LatentModel):
         pi = tf.exp(log_pi)
         log_pc, components = self._prior_parts(inference.prior)
         kl_c = tf.reduce_sum(pi * (log_pi - log_pc), axis=-1)                 # [B]
-        loc, log_var = self._all_categories(inference.context["h"], logits)   # [K or 1, B, D]
+        loc, log_var = self._all_categories(inference.context["h"], logits,
+                                            inference.context.get("q_z"))     # [K or 1, B, D]
         q_all = diagonal_gaussian(loc, log_var)                               # batch [K, B]
         p_all = tfd.MultivariateNormalDiag(loc=components.mean()[:, None, :],
                                            scale_diag=components.stddev()[:, None, :])
