@@ -3,12 +3,12 @@
 For each run directory (a `trainers.train --model cpvae` run on MNIST, with its model.keras):
 
 1. the head: argmax q(c|x) on the held-out images (the last 10,000 of the training file,
-   binarized once as the run's own metrics.json measures them), Hungarian-matched to the labels;
+   binarized once as the run's own metrics.json measures them), Hungarian-matched to the labels
+   (and the many-to-one accuracy, each category mapped to its most frequent digit);
 2. the representation: the means of q(z|x) of the first --encodings training images (binarized
    once with seed 1, as the model saw them under dynamic binarization), a
    scikit-learn `GaussianMixture` with K components (diagonal and full covariances, --n-init
-   restarts) fitted to them, and the same matched accuracy of its assignments of the held-out
-   means.
+   restarts) fitted to them, and the same accuracies of its assignments of the held-out means.
 
 If even the full-covariance GMM on the encodings stays far below the target accuracy, the head is
 not what limits clustering: the digits are not separated in z. Writes one JSON object per run
@@ -54,18 +54,23 @@ def batched(fn, images, size=1000):
                            for i in range(0, len(images), size)])
 
 
+def scores(assigned, labels):
+    """Hungarian and many-to-one accuracy and NMI of cluster assignments against labels."""
+    from sklearn.metrics import normalized_mutual_info_score
+    from tfpriors.evaluation import cluster_accuracy, majority_accuracy
+    return {"accuracy": cluster_accuracy(assigned, labels)[0],
+            "majority_accuracy": majority_accuracy(assigned, labels)[0],
+            "nmi": float(normalized_mutual_info_score(labels, assigned))}
+
+
 def measure(run_dir, train, held, held_labels, args):
     import numpy as np
-    from sklearn.metrics import normalized_mutual_info_score
     from sklearn.mixture import GaussianMixture
-    from tfpriors.evaluation import cluster_accuracy
     from trainers.run_io import load_model
     model = load_model(Path(run_dir) / "model.keras", compile=False)
     head = np.argmax(batched(model.cluster, held), axis=-1)
     record = {"run_dir": str(run_dir), "categories": int(model.num_clusters),
-              "z_input": getattr(model, "z_input", None),
-              "head": {"accuracy": cluster_accuracy(head, held_labels)[0],
-                       "nmi": float(normalized_mutual_info_score(held_labels, head))}}
+              "z_input": getattr(model, "z_input", None), "head": scores(head, held_labels)}
     from tfpriors.datasets import fixed_binarize
     bits = fixed_binarize(train[:args.encodings], seed=1).astype(np.float32)
     z_train = batched(lambda x: model.posterior(x).mean(), bits)
@@ -73,10 +78,7 @@ def measure(run_dir, train, held, held_labels, args):
     for covariance in args.covariances:
         gmm = GaussianMixture(model.num_clusters, covariance_type=covariance, n_init=args.n_init,
                               random_state=args.seed).fit(z_train)
-        assigned = gmm.predict(z_held)
-        record[f"gmm_{covariance}"] = {
-            "accuracy": cluster_accuracy(assigned, held_labels)[0],
-            "nmi": float(normalized_mutual_info_score(held_labels, assigned))}
+        record[f"gmm_{covariance}"] = scores(gmm.predict(z_held), held_labels)
     return record
 
 

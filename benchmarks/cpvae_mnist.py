@@ -4,7 +4,8 @@ Each seed is `python -m trainers.train --model cpvae` on dynamically binarized M
 50,000 training images; the last 10,000 held out) with the paper's setup: a MoG conditional prior
 p(c) p(z|c) with K = --components categories, 40 latents, gated MLPs of 300 units, Adam 5e-4,
 batch 100, a linear KL warm-up (the paper: 100 epochs), XLA. The run directory of each seed holds
-its metrics.json (Hungarian-matched accuracy, NMI and ARI of argmax q(c|x) against the digit labels
+its metrics.json (Hungarian-matched accuracy, the many-to-one accuracy that a by-hand matching
+as in the paper allows, NMI and ARI of argmax q(c|x) against the digit labels
 on the 10,000 held-out images; IS log-likelihood and ELBO on --nll-examples of them),
 component_samples.png (one row of draws per category) and the SavedModel with its `cluster`
 signature. This script collects them into results.json and results.md next to the paper's
@@ -60,6 +61,11 @@ def seed_flags(args, seed):
         (["--freeze-prior"] if args.freeze_prior else [])
 
 
+def _fmt(value):
+    """A table cell: three decimals, or empty for a record that predates the column."""
+    return "" if value is None else f"{value:.3f}"
+
+
 def main(argv=None):
     args = parse_args(argv)
     from trainers import train
@@ -73,7 +79,9 @@ def main(argv=None):
             if status != 0:
                 return status
         m = json.loads((run_dir / "metrics.json").read_text())
-        rows[seed] = {"accuracy": m["clustering"]["accuracy"], "nmi": m["clustering"]["nmi"],
+        rows[seed] = {"accuracy": m["clustering"]["accuracy"],
+                      "majority_accuracy": m["clustering"].get("majority_accuracy"),
+                      "nmi": m["clustering"]["nmi"],
                       "ari": m["clustering"]["ari"], "clusters_used": m["clustering"].get("clusters_used"),
                       "neg_elbo": -m["elbo"]["mean"], "neg_log_likelihood": -m["log_likelihood"]["mean"],
                       "train_seconds": m["train_seconds"]}
@@ -84,10 +92,12 @@ def main(argv=None):
                "paper_neg_elbo": PAPER_NEG_ELBO,
                "config": {k: v for k, v in vars(args).items() if k != "data_dir"}}
     (out / "results.json").write_text(json.dumps(summary, indent=1))
-    lines = ["| seed | accuracy | NMI | ARI | -ELBO | -log p(x) (IS) |", "|---|---|---|---|---|---|"]
-    lines += [f"| {s} | {r['accuracy']:.3f} | {r['nmi']:.3f} | {r['ari']:.3f} | {r['neg_elbo']:.2f} | "
+    lines = ["| seed | accuracy | many-to-one | NMI | ARI | -ELBO | -log p(x) (IS) |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {s} | {r['accuracy']:.3f} | {_fmt(r['majority_accuracy'])} | {r['nmi']:.3f} | "
+              f"{r['ari']:.3f} | {r['neg_elbo']:.2f} | "
               f"{r['neg_log_likelihood']:.2f} |" for s, r in rows.items()]
-    lines.append(f"| paper | {PAPER_ACCURACY} | | | {PAPER_NEG_ELBO} | |")
+    lines.append(f"| paper | {PAPER_ACCURACY} | | | | {PAPER_NEG_ELBO} | |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     return 0
 

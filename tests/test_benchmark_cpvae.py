@@ -19,7 +19,9 @@ def test_a_seed_records_its_clustering_and_the_gmm_probe_reads_its_model(tmp_pat
     config = json.loads((out / "seed3" / "config.json").read_text())
     assert config["cpvae_z_input"] == "probabilities" and config["components"] == 10
     summary = json.loads((out / "results.json").read_text())
-    assert set(summary["seeds"]) == {"3"} and 0.0 < summary["seeds"]["3"]["accuracy"] <= 1.0
+    seed = summary["seeds"]["3"]
+    assert set(summary["seeds"]) == {"3"} and 0.0 < seed["accuracy"] <= seed["majority_accuracy"] <= 1.0
+    assert "| many-to-one |" in (out / "results.md").read_text()
 
     probe = load_script("benchmarks/cpvae_latent_gmm.py")
     capsys.readouterr()
@@ -30,7 +32,8 @@ def test_a_seed_records_its_clustering_and_the_gmm_probe_reads_its_model(tmp_pat
     assert record == json.loads(capsys.readouterr().out.splitlines()[-1])
     assert record["z_input"] == "probabilities" and record["categories"] == 10
     # the head's accuracy is the one the run measured, on the same binarized held-out images
-    assert record["head"]["accuracy"] == pytest.approx(summary["seeds"]["3"]["accuracy"])
+    assert record["head"]["accuracy"] == pytest.approx(seed["accuracy"])
+    assert record["head"]["majority_accuracy"] == pytest.approx(seed["majority_accuracy"])
     assert 0.0 < record["gmm_diag"]["accuracy"] <= 1.0 and "gmm_full" not in record
 
 

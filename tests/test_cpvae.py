@@ -9,7 +9,7 @@ import tensorflow as tf
 from scipy import stats
 
 from tests.helpers import assert_kl_matches_monte_carlo, binary_images
-from tfpriors.evaluation import cluster_accuracy, cluster_metrics, log_likelihood
+from tfpriors.evaluation import cluster_accuracy, cluster_metrics, log_likelihood, majority_accuracy
 from tfpriors.export import CLUSTER_SIGNATURES, export_sampler, load_sampler
 from tfpriors.likelihoods import BernoulliLikelihood, GaussianLikelihood
 from tfpriors.priors import MixtureOfGaussiansPrior, StandardNormalPrior, VampPrior
@@ -199,9 +199,25 @@ def test_cluster_accuracy_is_the_best_one_to_one_map():
     assert cluster_accuracy(clusters, labels)[0] == pytest.approx(brute)
     model = small_cpvae()
     metrics = cluster_metrics(model, binary_images(30), rng.integers(0, 3, 30))
-    assert 0.0 <= metrics["accuracy"] <= 1.0 and set(metrics) >= {"nmi", "ari", "mapping"}
+    assert 0.0 <= metrics["accuracy"] <= metrics["majority_accuracy"] <= 1.0
+    assert set(metrics) >= {"nmi", "ari", "mapping"}
     with pytest.raises(ValueError, match="equal length"):
         cluster_accuracy([0, 1], [0])
+
+
+def test_majority_accuracy_is_the_best_many_to_one_map():
+    rng = np.random.default_rng(1)
+    labels, clusters = rng.integers(0, 3, 120), rng.integers(0, 4, 120)
+    brute = max(np.mean(np.array(m)[clusters] == labels)
+                for m in itertools.product(range(3), repeat=4))
+    accuracy, mapping = majority_accuracy(clusters, labels)
+    assert accuracy == pytest.approx(brute)
+    assert np.mean(np.array([mapping[c] for c in clusters]) == labels) == pytest.approx(accuracy)
+    # two clusters that hold one digit each count fully here, and half under Hungarian matching
+    assert majority_accuracy([0, 0, 1, 1], [5, 5, 5, 5])[0] == 1.0
+    assert cluster_accuracy([0, 0, 1, 1], [5, 5, 5, 5])[0] == 0.5
+    with pytest.raises(ValueError, match="equal length"):
+        majority_accuracy([0, 1], [0])
 
 
 def test_a_prior_without_components_is_a_clear_error():
