@@ -35,5 +35,5 @@ setup(
         "networkx>=3.2",
         "matplotlib>=3.8",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5"]},
 )
