@@ -56,11 +56,9 @@ def batched(fn, images, size=1000):
 
 def scores(assigned, labels):
     """Hungarian and many-to-one accuracy and NMI of cluster assignments against labels."""
-    from sklearn.metrics import normalized_mutual_info_score
-    from tfpriors.evaluation import cluster_accuracy, majority_accuracy
-    return {"accuracy": cluster_accuracy(assigned, labels)[0],
-            "majority_accuracy": majority_accuracy(assigned, labels)[0],
-            "nmi": float(normalized_mutual_info_score(labels, assigned))}
+    from tfpriors.evaluation import assignment_metrics
+    metrics = assignment_metrics(assigned, labels)
+    return {key: metrics[key] for key in ("accuracy", "majority_accuracy", "nmi")}
 
 
 def measure(run_dir, train, held, held_labels, args):

@@ -163,12 +163,10 @@ def plot_densities(path, priors, encoder, loc, scale, seed):
 def component_accuracy(prior, loc, labels):
     """Hungarian accuracy of LaDDer's hyper-prior components (argmax q(k|t(z))) against labels."""
     import numpy as np
-    from sklearn.metrics import normalized_mutual_info_score
-    from tfpriors.evaluation import cluster_accuracy
-    components = np.argmax(np.asarray(prior.hyper_components(loc)), -1)
-    accuracy, mapping = cluster_accuracy(components, labels)
-    return {"accuracy": accuracy, "nmi": float(normalized_mutual_info_score(labels, components)),
-            "components_used": int(len(np.unique(components)))}
+    from tfpriors.evaluation import assignment_metrics
+    metrics = assignment_metrics(np.argmax(np.asarray(prior.hyper_components(loc)), -1), labels)
+    return {"accuracy": metrics["accuracy"], "nmi": metrics["nmi"],
+            "components_used": metrics["clusters_used"]}
 
 
 def load_or_train_vae(args, d, train, path):

@@ -12,13 +12,14 @@ All values are in nats and keep every normalising constant:
 - `evaluate_all`: all of the above as a JSON-serialisable dict.
 - `fit_prior_to_encodings` / `encodings_log_prior`: a prior fitted alone to a frozen VAE's
   posteriors and its E_q(z)[log p(z)] on held-out posteriors (LaDDer's Table 2 protocol).
-- `cluster_metrics`: Hungarian-matched and many-to-one accuracy, NMI and ARI of a discrete latent
-  (CP-VAE).
+- `cluster_metrics` / `assignment_metrics`: Hungarian-matched and many-to-one accuracy, NMI and
+  ARI of a discrete latent (CP-VAE) or of any cluster assignments.
 """
 
 from tfpriors.evaluation._common import Estimate
 from tfpriors.evaluation.active_units import ActiveUnits, active_units
-from tfpriors.evaluation.clustering import cluster_accuracy, cluster_metrics, majority_accuracy
+from tfpriors.evaluation.clustering import (assignment_metrics, cluster_accuracy, cluster_metrics,
+                                            majority_accuracy)
 from tfpriors.evaluation.elbo import elbo
 from tfpriors.evaluation.encodings_fit import encodings_log_prior, fit_prior_to_encodings
 from tfpriors.evaluation.evaluate_all import evaluate_all
@@ -28,5 +29,6 @@ from tfpriors.evaluation.prior_fit import prior_cross_entropy
 from tfpriors.evaluation.reconstruction import reconstruction_error
 
 __all__ = ["log_likelihood", "elbo", "prior_cross_entropy", "reconstruction_error", "active_units",
-           "kl_per_dimension", "evaluate_all", "cluster_accuracy", "majority_accuracy", "cluster_metrics", "Estimate",
+           "kl_per_dimension", "evaluate_all", "cluster_accuracy", "majority_accuracy",
+           "assignment_metrics", "cluster_metrics", "Estimate",
            "ActiveUnits", "KLPerDimension", "fit_prior_to_encodings", "encodings_log_prior"]

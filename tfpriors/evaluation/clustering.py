@@ -19,7 +19,8 @@ import numpy as np
 
 from tfpriors._validation import check_positive_int
 
-__all__ = ["cluster_accuracy", "majority_accuracy", "cluster_metrics", "assign_clusters"]
+__all__ = ["cluster_accuracy", "majority_accuracy", "assignment_metrics", "cluster_metrics",
+           "assign_clusters"]
 
 
 def _check_labels(clusters, labels):
@@ -40,20 +41,40 @@ def _contingency(clusters, labels):
     return cluster_ids, label_ids, table
 
 
-def cluster_accuracy(clusters, labels):
-    """Hungarian-matched accuracy in [0, 1] and the map {cluster: label}."""
+def _hungarian(cluster_ids, label_ids, table):
     from scipy.optimize import linear_sum_assignment
-    cluster_ids, label_ids, table = _contingency(clusters, labels)
     rows, cols = linear_sum_assignment(-table)
     mapping = {int(cluster_ids[r]): int(label_ids[c]) for r, c in zip(rows, cols)}
     return float(table[rows, cols].sum() / table.sum()), mapping
 
 
-def majority_accuracy(clusters, labels):
-    """Many-to-one accuracy (purity) in [0, 1] and the map {cluster: its most frequent label}."""
-    cluster_ids, label_ids, table = _contingency(clusters, labels)
+def _majority(cluster_ids, label_ids, table):
     mapping = {int(c): int(label_ids[j]) for c, j in zip(cluster_ids, table.argmax(axis=1))}
     return float(table.max(axis=1).sum() / table.sum()), mapping
+
+
+def cluster_accuracy(clusters, labels):
+    """Hungarian-matched accuracy in [0, 1] and the map {cluster: label}."""
+    return _hungarian(*_contingency(clusters, labels))
+
+
+def majority_accuracy(clusters, labels):
+    """Many-to-one accuracy (purity) in [0, 1] and the map {cluster: its most frequent label}."""
+    return _majority(*_contingency(clusters, labels))
+
+
+def assignment_metrics(clusters, labels):
+    """{"accuracy", "majority_accuracy", "nmi", "ari", "mapping", "clusters_used",
+    "num_examples"} of cluster assignments [N] against labels [N], from one contingency table
+    (accuracy Hungarian-matched, `mapping` its map)."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    clusters, labels = _check_labels(clusters, labels)
+    parts = _contingency(clusters, labels)
+    accuracy, mapping = _hungarian(*parts)
+    return {"accuracy": accuracy, "majority_accuracy": _majority(*parts)[0],
+            "nmi": float(normalized_mutual_info_score(labels, clusters)),
+            "ari": float(adjusted_rand_score(labels, clusters)), "mapping": mapping,
+            "clusters_used": int(len(parts[0])), "num_examples": int(clusters.size)}
 
 
 def assign_clusters(model, images, batch_size=500):
@@ -66,13 +87,5 @@ def assign_clusters(model, images, batch_size=500):
 
 
 def cluster_metrics(model, images, labels, batch_size=500):
-    """{"accuracy", "majority_accuracy", "nmi", "ari", "mapping", "clusters_used",
-    "num_examples"} of `model.cluster` (accuracy Hungarian-matched, `mapping` its map)."""
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-    clusters, _ = assign_clusters(model, images, batch_size)
-    clusters, labels = _check_labels(clusters, labels)
-    accuracy, mapping = cluster_accuracy(clusters, labels)
-    return {"accuracy": accuracy, "majority_accuracy": majority_accuracy(clusters, labels)[0],
-            "nmi": float(normalized_mutual_info_score(labels, clusters)),
-            "ari": float(adjusted_rand_score(labels, clusters)), "mapping": mapping,
-            "clusters_used": int(np.unique(clusters).size), "num_examples": int(clusters.size)}
+    """`assignment_metrics` of argmax_k q(c_k|x) (`model.cluster`) on `images`."""
+    return assignment_metrics(assign_clusters(model, images, batch_size)[0], labels)
