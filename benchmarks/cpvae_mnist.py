@@ -10,7 +10,8 @@ on the 10,000 held-out images; IS log-likelihood and ELBO on --nll-examples of t
 component_samples.png (one row of draws per category) and the SavedModel with its `cluster`
 signature. This script collects them into results.json and results.md next to the paper's
 94.6% accuracy and its negative ELBO for c = 10 (84.76). Finished seeds are skipped, a stopped seed
-resumes from its backup.
+resumes from its backup. --gmm-init-epoch N starts p(z|c) and q(c|x) from a Gaussian mixture
+fitted to the codes after N epochs (`trainers.initialize_from_gmm`; not in the paper).
 
   python benchmarks/cpvae_mnist.py --data-dir MNIST_DIR --out-dir benchmarks/results/cpvae_mnist
 """
@@ -38,6 +39,11 @@ def parse_args(argv=None):
                    help="what q(z|x, c) takes beside h(x): pi(x) (the paper) or the sampled c")
     p.add_argument("--freeze-prior", action="store_true",
                    help="keep p(z|c) at its random initialisation (the authors' public code)")
+    p.add_argument("--gmm-init-epoch", type=int, default=0,
+                   help="start p(z|c) and q(c|x) from a Gaussian mixture fitted to the codes after "
+                        "this many epochs (trainers/cpvae_init.py); 0: off (the paper)")
+    p.add_argument("--gmm-covariance", choices=["diag", "full"], default="diag",
+                   help="covariances of that mixture's EM fit")
     p.add_argument("--nll-samples", type=int, default=1000)
     p.add_argument("--nll-examples", type=int, default=1000)
     p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
@@ -45,6 +51,11 @@ def parse_args(argv=None):
     for name in ("components", "epochs", "nll_samples", "nll_examples"):
         if getattr(args, name) < 1:
             p.error(f"Expected --{name.replace('_', '-')} >= 1. Received: {getattr(args, name)}")
+    if not 0 <= args.gmm_init_epoch <= args.epochs:
+        p.error(f"Expected 0 <= --gmm-init-epoch <= --epochs. Received: {args.gmm_init_epoch}")
+    if args.gmm_init_epoch and args.freeze_prior:
+        p.error("Expected at most one of --gmm-init-epoch and --freeze-prior (the first sets the "
+                "prior the second freezes at its random initialisation)")
     if args.warmup_epochs < 0:
         p.error(f"Expected --warmup-epochs >= 0. Received: {args.warmup_epochs}")
     return args
@@ -58,7 +69,9 @@ def seed_flags(args, seed):
             "--learning-rate", "5e-4", "--lr-warmup-steps", "0", "--jit-compile",
             "--nll-samples", str(args.nll_samples), "--nll-examples", str(args.nll_examples),
             "--cpvae-z-input", args.z_input, "--seed", str(seed), "--verbose", str(args.verbose)] + \
-        (["--freeze-prior"] if args.freeze_prior else [])
+        (["--freeze-prior"] if args.freeze_prior else []) + \
+        (["--cpvae-gmm-init-epoch", str(args.gmm_init_epoch), "--cpvae-gmm-covariance",
+          args.gmm_covariance] if args.gmm_init_epoch else [])
 
 
 def _fmt(value):
@@ -84,7 +97,8 @@ def main(argv=None):
                       "nmi": m["clustering"]["nmi"],
                       "ari": m["clustering"]["ari"], "clusters_used": m["clustering"].get("clusters_used"),
                       "neg_elbo": -m["elbo"]["mean"], "neg_log_likelihood": -m["log_likelihood"]["mean"],
-                      "train_seconds": m["train_seconds"]}
+                      "train_seconds": m["train_seconds"],
+                      "gmm_init_agreement": (m.get("gmm_init") or {}).get("agreement")}
         print(json.dumps({"seed": seed, **rows[seed]}), flush=True)
     accuracies = [r["accuracy"] for r in rows.values()]
     summary = {"seeds": rows, "mean_accuracy": sum(accuracies) / len(accuracies),

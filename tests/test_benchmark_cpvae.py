@@ -42,3 +42,17 @@ def test_the_gmm_probe_refuses_a_directory_without_a_model(tmp_path):
     with pytest.raises(SystemExit) as stop:
         probe.main([str(tmp_path), "--data-dir", str(tmp_path)])
     assert stop.value.code == 2
+
+
+def test_the_gmm_initialisation_flags_reach_the_training_run():
+    from trainers.config import build_parser, parse_config
+    mnist = load_script("benchmarks/cpvae_mnist.py")
+    args = mnist.parse_args(["--data-dir", "D", "--epochs", "4", "--gmm-init-epoch", "2",
+                             "--gmm-covariance", "full"])
+    config = parse_config(build_parser("t"), mnist.seed_flags(args, 0) + ["--run-dir", "R"])
+    assert config["cpvae_gmm_init_epoch"] == 2 and config["cpvae_gmm_covariance"] == "full"
+    plain = mnist.seed_flags(mnist.parse_args(["--data-dir", "D"]), 0)
+    assert parse_config(build_parser("t"), plain + ["--run-dir", "R"])["cpvae_gmm_init_epoch"] == 0
+    for wrong in (["--epochs", "2", "--gmm-init-epoch", "3"], ["--gmm-init-epoch", "1", "--freeze-prior"]):
+        with pytest.raises(SystemExit):
+            mnist.parse_args(["--data-dir", "D", *wrong])

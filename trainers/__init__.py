@@ -16,11 +16,12 @@ from trainers.learning_rate import WarmupLearningRate
 from trainers.objectives import ELBO, IWAE, get_objective
 from trainers.run_io import load_model
 from trainers.cpvae import CPVAE
+from trainers.cpvae_init import GMMInitialisation, initialize_from_gmm
 from trainers.hvae import HVAE
 from trainers.ladder import BlockSchedule, LaDDer
 from trainers.latent_model import LatentModel
 from trainers.vae import VAE
 
-__all__ = ["LatentModel", "VAE", "HVAE", "CPVAE", "LaDDer", "BlockSchedule", "ELBO", "IWAE", "get_objective", "BetaController", "ConstantBeta",
+__all__ = ["LatentModel", "VAE", "HVAE", "CPVAE", "initialize_from_gmm", "GMMInitialisation", "LaDDer", "BlockSchedule", "ELBO", "IWAE", "get_objective", "BetaController", "ConstantBeta",
            "LinearWarmup", "GECO", "REWO", "SigmoidREWO", "get_beta_controller",
            "WarmupLearningRate", "load_model"]

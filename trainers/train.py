@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from trainers.cli import run
 from trainers.config import build_model, build_parser, parse_config
+from trainers.cpvae_init import gmm_init_callbacks
 from trainers.distribute import (DistributedBackupAndRestore, cleanup_write_dir,
                                  configure_logical_cpus, get_strategy, shard_by_data, write_dir)
 from trainers.run_io import (load_data, print_summary, training_dataset, validation_dataset,
@@ -113,7 +114,9 @@ def train(config):
     write_json(run_dir / "config.json", config)
 
     val_images = splits.val_images
-    callbacks = [DistributedBackupAndRestore(Path(config["run_dir"]) / "backup",
+    # The GMM initialisation first: the backup of its epoch must hold the initialised model.
+    initialisation = gmm_init_callbacks(config, splits.train_images)
+    callbacks = initialisation + [DistributedBackupAndRestore(Path(config["run_dir"]) / "backup",
                                              write_dir=run_dir / "backup"),
                  keras.callbacks.TensorBoard(str(run_dir / "logs"), update_freq="epoch"),
                  keras.callbacks.TerminateOnNaN()]
@@ -139,6 +142,8 @@ def train(config):
     metrics.update(train_seconds=train_seconds, epochs=config["epochs"],
                    examples_per_second=config["epochs"] * len(splits.train_images) / train_seconds,
                    evaluated_examples=n, final_beta=float(model.beta_controller.beta()))
+    if initialisation:
+        metrics["gmm_init"] = initialisation[0].result    # None if resumed after its epoch
     if splits.name == "pendulum" and config["latent_dim"] >= 2:
         metrics["pendulum_ols_error"] = _pendulum_probe(model, splits)
     write_json(run_dir / "metrics.json", metrics)

@@ -29,6 +29,7 @@ import numpy as np
 from tfpriors._validation import check_non_negative_int, check_positive_int
 from trainers.cli import run
 from trainers.config import build_model, build_parser, parse_config
+from trainers.cpvae_init import gmm_init_callbacks
 from trainers.run_io import (load_data, print_summary, training_dataset, validation_dataset,
                              write_json)
 from trainers.search_space import CONTROLLERS, PRIORS, SearchSpace, check_choices
@@ -195,6 +196,8 @@ class VAEHyperModel(kt.HyperModel):
         Returns the History (objective val_elbo) or, for the loglik objective, a dict of the
         last epoch's metrics plus val_loglik, the mean importance-sampled log p(x).
         """
+        kwargs["callbacks"] = gmm_init_callbacks(self.trial_config(hp), self.splits.train_images) + \
+            list(kwargs.get("callbacks") or [])
         history = model.fit(*args, **kwargs)
         losses = history.history.get("loss", [])
         if not losses or not np.all(np.isfinite(losses)):
