@@ -163,3 +163,18 @@ def test_hyperband_with_loglik_objective(tmp_path):
     epochs = sorted(t["hyperparameters"]["tuner/epochs"] for t in summary["trials"])
     assert epochs == [1, 1, 2]
     assert all(t["score"] is not None for t in summary["trials"])
+
+
+def test_a_trial_runs_the_cpvae_gmm_initialisation(tmp_path, monkeypatch):
+    import trainers.cpvae_init as cpvae_init
+    calls = []
+    original = cpvae_init.initialize_from_gmm
+    monkeypatch.setattr(cpvae_init, "initialize_from_gmm",
+                        lambda model, images, **kw: calls.append(len(images)) or original(model, images, **kw))
+    hypermodel, config = _hypermodel(tmp_path, "--model", "cpvae", "--prior", "mog", "--priors", "mog",
+                                     "--architecture", "gated", "--cpvae-gmm-init-epoch", "1")
+    hp = _set(hypermodel, prior="mog", components=3, latent_dim=2, beta="warmup", learning_rate=1e-3)
+    model = hypermodel.build(hp)
+    x = hypermodel.splits.train_images[:256]
+    hypermodel.fit(hp, model, x, batch_size=128, epochs=1, verbose=0)
+    assert calls == [len(hypermodel.splits.train_images)]
