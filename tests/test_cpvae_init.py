@@ -76,6 +76,7 @@ def test_only_the_prior_and_the_cluster_head_change():
     ({"n_init": 0}, "n_init"),
     ({"head_epochs": -1}, "head_epochs"),
     ({"batch_size": 0}, "batch_size"),
+    ({"learning_rate": -1e-3}, "learning_rate"),
 ])
 def test_invalid_options_are_clear_errors(kwargs, message):
     model = small_cpvae(k=3, d=2)

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpriors._validation import check_finite_array, check_positive_int
+from tfpriors._validation import check_finite_array, check_positive_float, check_positive_int
 from tfpriors.priors import MixtureOfGaussiansPrior
 
 __all__ = ["initialize_from_gmm", "GMMInitialisation"]
@@ -73,6 +73,7 @@ def initialize_from_gmm(model, images, covariance_type="diag", n_init=3, head_ep
                          f"scales for p(z|c)). Received: {type(model).__name__} with "
                          f"{type(getattr(model, 'prior', None)).__name__}")
     n_init, head_epochs, batch_size = _check_options(covariance_type, n_init, head_epochs, batch_size)
+    learning_rate = check_positive_float("learning_rate", learning_rate)
     images = check_finite_array("images", np.asarray(images, np.float32))
     model._check_shape((None,) + images.shape[1:])
     k = model.num_clusters
