@@ -44,6 +44,13 @@ def parse_args(argv=None):
                    help="what q(z|x, c) takes beside h(x): pi(x) (the paper's Fig. 2) or the sampled c")
     p.add_argument("--freeze-prior", action="store_true",
                    help="keep p(z|c) at its random initialisation (the authors' public code)")
+    p.add_argument("--learn-weights", action="store_true",
+                   help="learn p(c) (the MoG prior's weights) instead of keeping it uniform")
+    p.add_argument("--gmm-init-epoch", type=int, default=0,
+                   help="start p(z|c) and q(c|x) (and p(c) with --learn-weights) from a mixture "
+                        "fitted to the codes after this many epochs (trainers/cpvae_init.py); 0: off")
+    p.add_argument("--gmm-mixture", choices=["em", "dirichlet_process"], default="em",
+                   help="that mixture: EM, or a variational Dirichlet-process mixture truncated at K")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default="benchmarks/results/cpvae_synthetic/latest")
     p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
@@ -51,6 +58,10 @@ def parse_args(argv=None):
     for name in ("examples", "latent_dim", "epochs", "batch_size", "samples"):
         if getattr(args, name) < 1:
             p.error(f"Expected --{name.replace('_', '-')} >= 1. Received: {getattr(args, name)}")
+    if not 0 <= args.gmm_init_epoch <= args.epochs:
+        p.error(f"Expected 0 <= --gmm-init-epoch <= --epochs. Received: {args.gmm_init_epoch}")
+    if args.gmm_init_epoch and args.freeze_prior:
+        p.error("Expected at most one of --gmm-init-epoch and --freeze-prior")
     if min(args.categories) < 1:
         p.error(f"Expected every --categories value >= 1. Received: {args.categories}")
     return args
@@ -87,9 +98,11 @@ def train_one(k, data, args):
     from tfpriors.priors import MixtureOfGaussiansPrior
     from trainers import LinearWarmup
     from trainers.cpvae import build_cpvae
+    from trainers.cpvae_init import GMMInitialisation
     keras.utils.set_random_seed(args.seed)
     steps = len(data) // args.batch_size
-    model = build_cpvae((1, 1, 1), MixtureOfGaussiansPrior(args.latent_dim, num_components=k),
+    model = build_cpvae((1, 1, 1), MixtureOfGaussiansPrior(args.latent_dim, num_components=k,
+                                                                 learn_weights=args.learn_weights),
                         GaussianLikelihood(scale=0.1, learn_scale=True),
                         hidden_units=args.hidden_units, gated=False,
                         beta=LinearWarmup(args.warmup_epochs * steps), seed=args.seed,
@@ -97,9 +110,12 @@ def train_one(k, data, args):
     model.build()
     model.prior.trainable = not args.freeze_prior
     model.compile(keras.optimizers.Adam(args.learning_rate), steps_per_execution=10)
+    initialisation = [GMMInitialisation(data, args.gmm_init_epoch, mixture=args.gmm_mixture,
+                                        seed=args.seed, verbose=args.verbose > 0)] \
+        if args.gmm_init_epoch else []
     start = time.perf_counter()
     model.fit(make_dataset(data, args.batch_size, seed=args.seed, drop_remainder=True),
-              epochs=args.epochs, verbose=args.verbose)
+              epochs=args.epochs, verbose=args.verbose, callbacks=initialisation)
     seconds = time.perf_counter() - start
     q_c = model.estimate_aggregated_posterior(data)
 
@@ -115,7 +131,8 @@ def train_one(k, data, args):
     return model, {"categories": k, "train_seconds": seconds,
                    "q_c_above_0.01": int((q_c > 0.01).sum()), "q_c_sorted": sorted(q_c.tolist(), reverse=True),
                    "generated_from_q_c": shape_of(from_q), "generated_from_uniform_c": shape_of(from_uniform),
-                   "heldout_elbo": float(elbo(model, held_out, num_samples=10, seed=args.seed).mean)}, \
+                   "heldout_elbo": float(elbo(model, held_out, num_samples=10, seed=args.seed).mean),
+                   "gmm_init": initialisation[0].result if initialisation else None}, \
         from_q, from_uniform
 
 

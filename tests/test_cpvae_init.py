@@ -13,13 +13,13 @@ from trainers.config import build_parser, parse_config
 from trainers.cpvae_init import GMMInitialisation, initialize_from_gmm
 
 
-def clustered_images(n=300, seed=0):
-    """Binary 4x4 images around three prototypes (each pixel flipped with probability 0.05)."""
+def clustered_images(n=300, seed=0, flip=0.05):
+    """Binary 4x4 images around three prototypes (each pixel flipped with probability `flip`)."""
     rng = np.random.default_rng(seed)
     prototypes = np.zeros((3, 16), np.float32)
     prototypes[0, :6], prototypes[1, 5:11], prototypes[2, 10:] = 1, 1, 1
     labels = rng.integers(0, 3, n)
-    flips = rng.random((n, 16)) < 0.05
+    flips = rng.random((n, 16)) < flip
     return np.abs(prototypes[labels] - flips).reshape((n,) + SHAPE).astype(np.float32), labels
 
 
@@ -43,6 +43,25 @@ def test_the_prior_becomes_the_mixture_fitted_to_the_codes(covariance_type):
     np.testing.assert_allclose(np.exp(model.prior.logits.numpy()), gmm.weights_, rtol=1e-4)
     np.testing.assert_allclose(result["mean_log_likelihood"], gmm.score(codes), rtol=1e-5)
     np.testing.assert_allclose(result["weights"], gmm.weights_, rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Number of distinct clusters")   # k-means start on 3 points
+def test_a_dirichlet_process_mixture_switches_off_the_components_the_codes_do_not_need():
+    from sklearn.mixture import BayesianGaussianMixture
+    model = small_cpvae(k=8, d=2)
+    x, _ = clustered_images(600, flip=0.0)          # three distinct images: three codes
+    codes = _codes(model, x)
+    result = initialize_from_gmm(model, x, mixture="dirichlet_process", n_init=1, seed=2,
+                                 batch_size=len(x))       # the codes _codes computes, bit for bit
+    reference = BayesianGaussianMixture(
+        n_components=8, covariance_type="diag", n_init=1, random_state=2, reg_covar=1e-6,
+        weight_concentration_prior_type="dirichlet_process", weight_concentration_prior=1 / 8,
+        max_iter=500).fit(codes)
+    np.testing.assert_allclose(result["weights"], reference.weights_, rtol=1e-6)
+    np.testing.assert_allclose(model.prior.loc.numpy(), reference.means_, rtol=1e-4, atol=1e-5)
+    weights = np.exp(model.prior.logits.numpy())                      # p(c), learned weights
+    np.testing.assert_allclose(weights, reference.weights_, rtol=1e-4, atol=1e-12)
+    assert np.sum(weights > 0.01) == 3, weights
 
 
 def test_the_cluster_head_follows_the_responsibilities():
@@ -77,6 +96,7 @@ def test_only_the_prior_and_the_cluster_head_change():
     ({"head_epochs": -1}, "head_epochs"),
     ({"batch_size": 0}, "batch_size"),
     ({"learning_rate": -1e-3}, "learning_rate"),
+    ({"mixture": "kmeans"}, "mixture"),
 ])
 def test_invalid_options_are_clear_errors(kwargs, message):
     model = small_cpvae(k=3, d=2)

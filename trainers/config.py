@@ -84,7 +84,12 @@ def build_parser(description):
                         "from it (trainers/cpvae_init.py, as VaDE starts its clusters); needs "
                         "--prior mog; 0: off")
     g.add_argument("--cpvae-gmm-covariance", choices=["diag", "full"], default="diag",
-                   help="cpvae: covariances of that mixture's EM fit (p(z|c) keeps their diagonal)")
+                   help="cpvae: covariances of that mixture's fit (p(z|c) keeps their diagonal)")
+    g.add_argument("--cpvae-gmm-mixture", choices=["em", "dirichlet_process"], default="em",
+                   help="cpvae: that mixture fitted by EM, or by variational inference for a "
+                        "Dirichlet-process mixture truncated at --components, which gives the "
+                        "components the codes do not need weight ~0 (p(c) takes the weights with "
+                        "--learn-weights)")
     g.add_argument("--hyper-dim", type=int, default=None,
                    help="vhp/ladder: dimension of the hyper latent zeta / t (default: --latent-dim "
                         "for vhp; half of it, at least 1, for ladder)")

@@ -10,7 +10,10 @@ mixture prior are therefore usually started from a mixture fitted to a pretraine
   1. encode the images: m_n = E q(z|x_n), the posterior means (with the paper's head, q(z|x) is
      one Gaussian whatever c);
   2. fit a K-component Gaussian mixture to {m_n} by EM (scikit-learn's GaussianMixture, `n_init`
-     restarts): weights w_k, means mu_k, covariances S_k;
+     restarts) or, with mixture="dirichlet_process", by variational inference for a
+     Dirichlet-process mixture truncated at K (BayesianGaussianMixture, as LaDDer's hyper prior),
+     which leaves the components the codes do not need with weight ~0: weights w_k, means mu_k,
+     covariances S_k;
   3. p(z|c_k) <- N(mu_k, diag S_k) (the diagonal of a full S_k), and p(c) <- w if the prior learns
      its weights;
   4. q(c|x) <- the mixture's responsibilities r_nk = p(k|m_n): the cluster head (one dense layer on
@@ -32,12 +35,15 @@ from tfpriors.priors import MixtureOfGaussiansPrior
 __all__ = ["initialize_from_gmm", "GMMInitialisation"]
 
 COVARIANCE_TYPES = ("diag", "full")
+MIXTURES = ("em", "dirichlet_process")
 
 
-def _check_options(covariance_type, n_init, head_epochs, batch_size):
+def _check_options(covariance_type, n_init, head_epochs, batch_size, mixture="em"):
     if covariance_type not in COVARIANCE_TYPES:
         raise ValueError(f"Expected `covariance_type` one of {COVARIANCE_TYPES}. "
                          f"Received: {covariance_type!r}")
+    if mixture not in MIXTURES:
+        raise ValueError(f"Expected `mixture` one of {MIXTURES}. Received: {mixture!r}")
     return (check_positive_int("n_init", n_init), check_positive_int("head_epochs", head_epochs),
             check_positive_int("batch_size", batch_size))
 
@@ -47,8 +53,22 @@ def _in_batches(fn, images, batch_size):
                            for i in range(0, len(images), batch_size)])
 
 
+def _fit_mixture(codes, k, mixture, covariance_type, n_init, seed):
+    """The K-component mixture of `codes` [N, D]: EM (GaussianMixture) or variational inference
+    for a Dirichlet-process mixture truncated at K (BayesianGaussianMixture, concentration 1/K),
+    whose weights fall to ~0 on the components the codes do not need."""
+    from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
+    if mixture == "em":
+        return GaussianMixture(k, covariance_type=covariance_type, n_init=n_init,
+                               random_state=seed, reg_covar=1e-6).fit(codes)
+    return BayesianGaussianMixture(
+        n_components=k, covariance_type=covariance_type, n_init=n_init, random_state=seed,
+        weight_concentration_prior_type="dirichlet_process", weight_concentration_prior=1.0 / k,
+        reg_covar=1e-6, max_iter=500).fit(codes)
+
+
 def initialize_from_gmm(model, images, covariance_type="diag", n_init=3, head_epochs=5,
-                        batch_size=500, learning_rate=1e-3, seed=0):
+                        batch_size=500, learning_rate=1e-3, seed=0, mixture="em"):
     """Sets the CP-VAE's p(z|c), p(c) and q(c|x) from a Gaussian mixture fitted to its encodings.
 
     Args:
@@ -60,19 +80,22 @@ def initialize_from_gmm(model, images, covariance_type="diag", n_init=3, head_ep
       batch_size: images per encoder call and per head step.
       learning_rate: Adam's step size for the head.
       seed: the EM initialisation and the head's shuffling.
+      mixture: "em", a maximum-likelihood GMM, or "dirichlet_process", a variational DP-GMM
+        truncated at K whose unneeded components get weight ~0 (p(c) takes the weights only if
+        the prior learns them: MixtureOfGaussiansPrior(learn_weights=True)).
 
     Returns:
       {"weights": w [K], "mean_log_likelihood": the mixture's mean log density of the codes,
        "head_cross_entropy": the last epoch's mean cross-entropy, "agreement": the fraction of
        images whose argmax q(c|x) is the mixture's most responsible component}.
     """
-    from sklearn.mixture import GaussianMixture
     if not isinstance(getattr(model, "prior", None), MixtureOfGaussiansPrior) or \
             not callable(getattr(model, "cluster_logits", None)):
         raise ValueError(f"Expected a CP-VAE with a MixtureOfGaussiansPrior (free means and "
                          f"scales for p(z|c)). Received: {type(model).__name__} with "
                          f"{type(getattr(model, 'prior', None)).__name__}")
-    n_init, head_epochs, batch_size = _check_options(covariance_type, n_init, head_epochs, batch_size)
+    n_init, head_epochs, batch_size = _check_options(covariance_type, n_init, head_epochs, batch_size,
+                                                     mixture)
     learning_rate = check_positive_float("learning_rate", learning_rate)
     images = check_finite_array("images", np.asarray(images, np.float32))
     model._check_shape((None,) + images.shape[1:])
@@ -82,8 +105,7 @@ def initialize_from_gmm(model, images, covariance_type="diag", n_init=3, head_ep
                          f"Received: {len(images)}")
 
     codes = _in_batches(lambda x: model.posterior(x).mean(), images, batch_size)      # [N, D]
-    gmm = GaussianMixture(k, covariance_type=covariance_type, n_init=n_init, random_state=seed,
-                          reg_covar=1e-6).fit(codes)
+    gmm = _fit_mixture(codes, k, mixture, covariance_type, n_init, seed)
     variances = gmm.covariances_ if covariance_type == "diag" else \
         np.stack([np.diag(c) for c in gmm.covariances_])                              # [K, D]
     prior = model.prior
@@ -130,7 +152,8 @@ class GMMInitialisation(keras.callbacks.Callback):
         self.images = check_finite_array("images", np.asarray(images, np.float32))
         self.epoch = check_positive_int("epoch", epoch)
         _check_options(options.get("covariance_type", "diag"), options.get("n_init", 3),
-                       options.get("head_epochs", 5), options.get("batch_size", 500))
+                       options.get("head_epochs", 5), options.get("batch_size", 500),
+                       options.get("mixture", "em"))
         self.options, self.verbose, self.result = options, bool(verbose), None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -157,4 +180,5 @@ def gmm_init_callbacks(config, train_images):
     if config.get("binarization", "none") != "none":
         images = fixed_binarize(images, seed=config["seed"]).astype(np.float32)
     return [GMMInitialisation(images, epoch, covariance_type=config.get("cpvae_gmm_covariance", "diag"),
-                              seed=config["seed"], verbose=config.get("verbose", 1) > 0)]
+                              mixture=config.get("cpvae_gmm_mixture", "em"), seed=config["seed"],
+                              verbose=config.get("verbose", 1) > 0)]
