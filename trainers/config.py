@@ -24,6 +24,7 @@ from trainers.distribute import STRATEGIES, is_distributed
 from trainers.learning_rate import learning_rate_for
 from trainers.objectives import get_objective
 from trainers.cpvae import build_cpvae
+from trainers.cpvae_init import add_gmm_init_flags, check_gmm_init_config
 from trainers.hvae import build_hvae
 from trainers.ladder import BlockSchedule, LaDDer
 from trainers.vae import VAE
@@ -78,18 +79,7 @@ def build_parser(description):
                         "(the paper's Fig. 2; one q(z|x) for every c, so the KL term ties q(c|x) to "
                         "the component p(z|c) the encoding lies in) or the sampled one-hot category "
                         "(one Gaussian per category)")
-    g.add_argument("--cpvae-gmm-init-epoch", type=int, default=0,
-                   help="cpvae: after this many epochs, fit a Gaussian mixture of --components to "
-                        "the posterior means of the training images and start p(z|c) and q(c|x) "
-                        "from it (trainers/cpvae_init.py, as VaDE starts its clusters); needs "
-                        "--prior mog; 0: off")
-    g.add_argument("--cpvae-gmm-covariance", choices=["diag", "full"], default="diag",
-                   help="cpvae: covariances of that mixture's fit (p(z|c) keeps their diagonal)")
-    g.add_argument("--cpvae-gmm-mixture", choices=["em", "dirichlet_process"], default="em",
-                   help="cpvae: that mixture fitted by EM, or by variational inference for a "
-                        "Dirichlet-process mixture truncated at --components, which gives the "
-                        "components the codes do not need weight ~0 (p(c) takes the weights with "
-                        "--learn-weights)")
+    add_gmm_init_flags(g)
     g.add_argument("--hyper-dim", type=int, default=None,
                    help="vhp/ladder: dimension of the hyper latent zeta / t (default: --latent-dim "
                         "for vhp; half of it, at least 1, for ladder)")
@@ -261,18 +251,7 @@ def parse_config(parser, argv=None):
     if model == "cpvae" and config["prior"] not in ("mog", "vampprior"):
         raise ValueError(f"Expected --prior mog or vampprior with --model cpvae (p(c) p(z|c) are "
                          f"a mixture's weights and components). Received: --prior {config['prior']}")
-    gmm_init = config.get("cpvae_gmm_init_epoch", 0)
-    check_non_negative_int("cpvae_gmm_init_epoch", gmm_init)
-    if gmm_init and (model != "cpvae" or config["prior"] != "mog"):
-        raise ValueError(f"Expected --model cpvae --prior mog with --cpvae-gmm-init-epoch (it sets "
-                         f"the MoG's p(z|c)). Received: --model {model} --prior {config['prior']}")
-    if gmm_init and config.get("strategy") not in (None, "default"):
-        raise ValueError(f"Expected the default strategy with --cpvae-gmm-init-epoch (the "
-                         f"initialisation fits the mixture and the cluster head in one process). "
-                         f"Received: --strategy {config['strategy']}")
-    if gmm_init > config["epochs"]:
-        raise ValueError(f"Expected --cpvae-gmm-init-epoch <= --epochs ({config['epochs']}). "
-                         f"Received: {gmm_init}")
+    check_gmm_init_config(config)
     check_non_negative_int("warmup_epochs", config["warmup_epochs"])
     check_non_negative_int("lr_warmup_steps", config["lr_warmup_steps"])
     learning_rate_for(config["learning_rate"], config["lr_warmup_steps"], config["lr_warmup_start"])

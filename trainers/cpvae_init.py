@@ -25,11 +25,14 @@ Training then continues with the full objective. The mixture prior must be the M
 pseudo-inputs, which a fitted mixture cannot set.
 """
 
+import inspect
+
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfpriors._validation import check_finite_array, check_positive_float, check_positive_int
+from tfpriors._validation import (check_finite_array, check_non_negative_int, check_positive_float,
+                                  check_positive_int)
 from tfpriors.priors import MixtureOfGaussiansPrior
 
 __all__ = ["initialize_from_gmm", "GMMInitialisation"]
@@ -38,14 +41,17 @@ COVARIANCE_TYPES = ("diag", "full")
 MIXTURES = ("em", "dirichlet_process")
 
 
-def _check_options(covariance_type, n_init, head_epochs, batch_size, mixture="em"):
+def _check_options(covariance_type, n_init, head_epochs, batch_size, learning_rate, mixture):
+    """The options of `initialize_from_gmm`, checked: (n_init, head_epochs, batch_size,
+    learning_rate)."""
     if covariance_type not in COVARIANCE_TYPES:
         raise ValueError(f"Expected `covariance_type` one of {COVARIANCE_TYPES}. "
                          f"Received: {covariance_type!r}")
     if mixture not in MIXTURES:
         raise ValueError(f"Expected `mixture` one of {MIXTURES}. Received: {mixture!r}")
     return (check_positive_int("n_init", n_init), check_positive_int("head_epochs", head_epochs),
-            check_positive_int("batch_size", batch_size))
+            check_positive_int("batch_size", batch_size),
+            check_positive_float("learning_rate", learning_rate))
 
 
 def _in_batches(fn, images, batch_size):
@@ -94,9 +100,8 @@ def initialize_from_gmm(model, images, covariance_type="diag", n_init=3, head_ep
         raise ValueError(f"Expected a CP-VAE with a MixtureOfGaussiansPrior (free means and "
                          f"scales for p(z|c)). Received: {type(model).__name__} with "
                          f"{type(getattr(model, 'prior', None)).__name__}")
-    n_init, head_epochs, batch_size = _check_options(covariance_type, n_init, head_epochs, batch_size,
-                                                     mixture)
-    learning_rate = check_positive_float("learning_rate", learning_rate)
+    n_init, head_epochs, batch_size, learning_rate = _check_options(
+        covariance_type, n_init, head_epochs, batch_size, learning_rate, mixture)
     images = check_finite_array("images", np.asarray(images, np.float32))
     model._check_shape((None,) + images.shape[1:])
     k = model.num_clusters
@@ -140,6 +145,10 @@ def initialize_from_gmm(model, images, covariance_type="diag", n_init=3, head_ep
             "agreement": float(np.mean(predicted == responsibilities.argmax(-1)))}
 
 
+_INITIALIZE_SIGNATURE = inspect.signature(initialize_from_gmm)
+_OPTION_NAMES = tuple(inspect.signature(_check_options).parameters)
+
+
 class GMMInitialisation(keras.callbacks.Callback):
     """Calls `initialize_from_gmm(model, images, **options)` once, at the end of epoch `epoch`
     (1-based: after `epoch` epochs of training). Place it before BackupAndRestore in the callback
@@ -151,9 +160,11 @@ class GMMInitialisation(keras.callbacks.Callback):
         super().__init__()
         self.images = check_finite_array("images", np.asarray(images, np.float32))
         self.epoch = check_positive_int("epoch", epoch)
-        _check_options(options.get("covariance_type", "diag"), options.get("n_init", 3),
-                       options.get("head_epochs", 5), options.get("batch_size", 500),
-                       options.get("mixture", "em"))
+        # Checked now, not at epoch `epoch`: the options bound to initialize_from_gmm's signature
+        # (a TypeError for an unknown one), its defaults filled in.
+        bound = _INITIALIZE_SIGNATURE.bind(None, None, **options)
+        bound.apply_defaults()
+        _check_options(*(bound.arguments[name] for name in _OPTION_NAMES))
         self.options, self.verbose, self.result = options, bool(verbose), None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -182,3 +193,38 @@ def gmm_init_callbacks(config, train_images):
     return [GMMInitialisation(images, epoch, covariance_type=config.get("cpvae_gmm_covariance", "diag"),
                               mixture=config.get("cpvae_gmm_mixture", "em"), seed=config["seed"],
                               verbose=config.get("verbose", 1) > 0)]
+
+
+def add_gmm_init_flags(group):
+    """The train/tune flags of the initialisation (`trainers.config.build_parser`)."""
+    group.add_argument("--cpvae-gmm-init-epoch", type=int, default=0,
+                       help="cpvae: after this many epochs, fit a Gaussian mixture of --components "
+                            "to the posterior means of the training images and start p(z|c) and "
+                            "q(c|x) from it (trainers/cpvae_init.py, as VaDE starts its clusters); "
+                            "needs --prior mog; 0: off")
+    group.add_argument("--cpvae-gmm-covariance", choices=list(COVARIANCE_TYPES), default="diag",
+                       help="cpvae: covariances of that mixture's fit (p(z|c) keeps their diagonal)")
+    group.add_argument("--cpvae-gmm-mixture", choices=list(MIXTURES), default="em",
+                       help="cpvae: that mixture fitted by EM, or by variational inference for a "
+                            "Dirichlet-process mixture truncated at --components, which gives the "
+                            "components the codes do not need weight ~0 (p(c) takes the weights "
+                            "with --learn-weights)")
+
+
+def check_gmm_init_config(config):
+    """Raises ValueError if --cpvae-gmm-init-epoch does not fit the rest of a run config."""
+    epoch = config.get("cpvae_gmm_init_epoch", 0)
+    check_non_negative_int("cpvae_gmm_init_epoch", epoch)
+    if not epoch:
+        return
+    model, prior = config.get("model", "vae"), config["prior"]
+    if model != "cpvae" or prior != "mog":
+        raise ValueError(f"Expected --model cpvae --prior mog with --cpvae-gmm-init-epoch (it sets "
+                         f"the MoG's p(z|c)). Received: --model {model} --prior {prior}")
+    if config.get("strategy") not in (None, "default"):
+        raise ValueError(f"Expected the default strategy with --cpvae-gmm-init-epoch (the "
+                         f"initialisation fits the mixture and the cluster head in one process). "
+                         f"Received: --strategy {config['strategy']}")
+    if epoch > config["epochs"]:
+        raise ValueError(f"Expected --cpvae-gmm-init-epoch <= --epochs ({config['epochs']}). "
+                         f"Received: {epoch}")
