@@ -51,15 +51,21 @@ def parse_args(argv=None):
                         "fitted to the codes after this many epochs (trainers/cpvae_init.py); 0: off")
     p.add_argument("--gmm-mixture", choices=["em", "dirichlet_process"], default="em",
                    help="that mixture: EM, or a variational Dirichlet-process mixture truncated at K")
+    p.add_argument("--gmm-restarts", type=int, default=3, help="restarts of that mixture's fit")
+    p.add_argument("--gmm-fit-codes", type=int, default=0,
+                   help="fit that mixture to at most this many codes drawn at random (the "
+                        "Dirichlet-process fit at K = 150 is slow on all 50,000); 0: all")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", default="benchmarks/results/cpvae_synthetic/latest")
     p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
     args = p.parse_args(argv)
-    for name in ("examples", "latent_dim", "epochs", "batch_size", "samples"):
+    for name in ("examples", "latent_dim", "epochs", "batch_size", "samples", "gmm_restarts"):
         if getattr(args, name) < 1:
             p.error(f"Expected --{name.replace('_', '-')} >= 1. Received: {getattr(args, name)}")
     if not 0 <= args.gmm_init_epoch <= args.epochs:
         p.error(f"Expected 0 <= --gmm-init-epoch <= --epochs. Received: {args.gmm_init_epoch}")
+    if args.gmm_fit_codes < 0:
+        p.error(f"Expected --gmm-fit-codes >= 0. Received: {args.gmm_fit_codes}")
     if args.gmm_init_epoch and args.freeze_prior:
         p.error("Expected at most one of --gmm-init-epoch and --freeze-prior")
     if min(args.categories) < 1:
@@ -111,6 +117,8 @@ def train_one(k, data, args):
     model.prior.trainable = not args.freeze_prior
     model.compile(keras.optimizers.Adam(args.learning_rate), steps_per_execution=10)
     initialisation = [GMMInitialisation(data, args.gmm_init_epoch, mixture=args.gmm_mixture,
+                                        n_init=args.gmm_restarts,
+                                        fit_codes=args.gmm_fit_codes or None,
                                         seed=args.seed, verbose=args.verbose > 0)] \
         if args.gmm_init_epoch else []
     start = time.perf_counter()

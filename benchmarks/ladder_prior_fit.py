@@ -12,7 +12,7 @@ For each latent size D (--latent-dims, default 2 and 16):
    as in the VampPrior paper's code), vampprior_data (the same, initialised at training images
    and still learned), vhp (hierarchical
    prior, IW bound), ladder (prior VAE with the DP-GMM hyper prior, block coordinate ascent,
-   the paper's ELBO bound), ladder_iw (the same trained through VHP's IW bound, K = 16);
+   the paper's ELBO bound), ladder_iw (the same trained through VHP's IW bound, K = --iw-samples);
 4. reports E_q(z)[log p(z)] on the held-out posteriors (`encodings_log_prior`; VHP and LaDDer by
    importance sampling through q(t|z) with --prior-samples samples), and for D = 2 plots each
    prior's density beside the aggregate posterior (Fig. 2), and the Hungarian accuracy of
@@ -62,6 +62,11 @@ def parse_args(argv=None):
     p.add_argument("--gmm-components", type=int, default=100)
     p.add_argument("--pseudo-inputs", type=int, default=500)
     p.add_argument("--max-components", type=int, default=50, help="LaDDer's DP truncation level")
+    p.add_argument("--hyper-concentration", type=float, default=None,
+                   help="LaDDer's DP concentration alpha_0 (stick breaks Beta(1, alpha_0)); larger "
+                        "keeps more hyper-prior components (default: 1 / --max-components)")
+    p.add_argument("--iw-samples", type=int, default=16,
+                   help="importance samples K of the IW bound that trains vhp and ladder_iw")
     p.add_argument("--accurate-every", type=int, default=10,
                    help="epochs between LaDDer's accurate hyper-prior fits (fast fits in between)")
     p.add_argument("--eval-samples", type=int, default=5, help="z draws per held-out posterior")
@@ -76,9 +81,11 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     for name in ("train_images", "encodings", "heldout_images", "vae_epochs", "prior_epochs",
                  "hidden_units", "prior_hidden_units", "gmm_components", "pseudo_inputs",
-                 "max_components", "accurate_every", "eval_samples", "prior_samples"):
+                 "max_components", "accurate_every", "eval_samples", "prior_samples", "iw_samples"):
         if getattr(args, name) < 1:
             p.error(f"Expected --{name.replace('_', '-')} >= 1. Received: {getattr(args, name)}")
+    if args.hyper_concentration is not None and not args.hyper_concentration > 0:
+        p.error(f"Expected --hyper-concentration > 0. Received: {args.hyper_concentration}")
     if min(args.latent_dims) < 1:
         p.error(f"Expected every --latent-dims value >= 1. Received: {args.latent_dims}")
     if args.hyper_dims is not None and len(args.hyper_dims) != len(args.latent_dims):
@@ -118,11 +125,14 @@ def make_prior(name, args, d, m):
         return VampPrior(d, args.pseudo_inputs, (28, 28, 1), learn_weights=True,
                          init="data" if name == "vampprior_data" else "noise")
     if name == "vhp":
-        return HierarchicalPrior(d, m, hidden_units=units, gated=True, num_samples=16, bound="iw")
+        return HierarchicalPrior(d, m, hidden_units=units, gated=True, num_samples=args.iw_samples,
+                                 bound="iw")
     iw = name == "ladder_iw"
-    return HierarchicalPrior(d, m, hidden_units=units, gated=True, num_samples=16 if iw else 1,
-                             bound="iw" if iw else "elbo",
-                             hyper_prior=VGMMHyperPrior(m, max_components=args.max_components))
+    hyper = VGMMHyperPrior(m, max_components=args.max_components,
+                           weight_concentration_prior=args.hyper_concentration)
+    return HierarchicalPrior(d, m, hidden_units=units, gated=True,
+                             num_samples=args.iw_samples if iw else 1,
+                             bound="iw" if iw else "elbo", hyper_prior=hyper)
 
 
 def encode(model, images):
@@ -212,7 +222,8 @@ def main(argv=None):
             history = fit_prior_to_encodings(prior, loc, scale, encoder=vae.encoder,
                                              epochs=args.prior_epochs, seed=args.seed,
                                              learning_rate=args.learning_rate,
-                                             hyper_accurate_every=args.accurate_every)
+                                             hyper_accurate_every=args.accurate_every,
+                                             verbose=args.verbose == 2)
             fit_seconds = time.perf_counter() - t0
             estimate = encodings_log_prior(prior, held_loc, held_scale, encoder=vae.encoder,
                                            num_samples=args.eval_samples,

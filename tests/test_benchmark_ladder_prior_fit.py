@@ -40,3 +40,20 @@ def test_priors_fitted_in_two_runs_share_the_frozen_vae_and_one_table(tmp_path):
     table = (out / "results.md").read_text().splitlines()
     assert table[0].startswith("| D | normal | gmm | vampprior | vampprior_data")
     assert table[2].startswith("| 2 | ") and len(table) == 4       # header, rule, D = 2, paper
+
+
+def test_the_bound_and_hyper_prior_flags_reach_the_priors():
+    script = load_script("benchmarks/ladder_prior_fit.py")
+    base = ["--data-dir", "D"]
+    args = script.parse_args(base + ["--iw-samples", "64", "--hyper-concentration", "2.5"])
+    ladder = script.make_prior("ladder_iw", args, 2, 2)
+    assert ladder.num_samples == 64 and ladder.innermost_hyper_prior.weight_concentration_prior == 2.5
+    assert script.make_prior("vhp", args, 2, 2).num_samples == 64
+    assert script.make_prior("ladder", args, 2, 2).num_samples == 1        # the paper's ELBO bound
+    default = script.parse_args(base)
+    assert script.make_prior("ladder_iw", default, 2, 2).num_samples == 16
+    assert script.make_prior("ladder", default, 2, 2).innermost_hyper_prior \
+        .weight_concentration_prior is None                                  # 1 / M
+    for wrong in (["--iw-samples", "0"], ["--hyper-concentration", "0"]):
+        with pytest.raises(SystemExit):
+            script.parse_args(base + wrong)

@@ -10,7 +10,7 @@ from sklearn.mixture import GaussianMixture
 from tests.test_cpvae import SHAPE, small_cpvae
 from trainers import train as train_cli
 from trainers.config import build_parser, parse_config
-from trainers.cpvae_init import GMMInitialisation, initialize_from_gmm
+from trainers.cpvae_init import GMMInitialisation, gmm_init_callbacks, initialize_from_gmm
 
 
 def clustered_images(n=300, seed=0, flip=0.05):
@@ -64,6 +64,21 @@ def test_a_dirichlet_process_mixture_switches_off_the_components_the_codes_do_no
     assert np.sum(weights > 0.01) == 3, weights
 
 
+def test_a_subsample_of_the_codes_is_fitted_and_every_image_is_assigned():
+    model = small_cpvae(k=3, d=2)
+    x, _ = clustered_images()
+    codes = _codes(model, x)
+    result = initialize_from_gmm(model, x, n_init=1, fit_codes=100, seed=4, batch_size=len(x))
+    subsample = codes[np.random.default_rng(4).choice(len(codes), 100, replace=False)]
+    gmm = GaussianMixture(3, covariance_type="diag", n_init=1, random_state=4,
+                          reg_covar=1e-6).fit(subsample)
+    np.testing.assert_allclose(model.prior.loc.numpy(), gmm.means_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(result["weights"], gmm.weights_, rtol=1e-6)
+    np.testing.assert_allclose(result["mean_log_likelihood"], gmm.score(codes), rtol=1e-5)
+    assert not np.allclose(gmm.means_, GaussianMixture(3, covariance_type="diag", n_init=1,
+                                                       random_state=4).fit(codes).means_)
+
+
 def test_the_cluster_head_follows_the_responsibilities():
     model = small_cpvae(k=3, d=2)
     x, _ = clustered_images()
@@ -97,6 +112,7 @@ def test_only_the_prior_and_the_cluster_head_change():
     ({"batch_size": 0}, "batch_size"),
     ({"learning_rate": -1e-3}, "learning_rate"),
     ({"mixture": "kmeans"}, "mixture"),
+    ({"fit_codes": 0}, "fit_codes"),
 ])
 def test_invalid_options_are_clear_errors(kwargs, message):
     model = small_cpvae(k=3, d=2)
@@ -115,6 +131,8 @@ def test_bad_inputs_are_clear_errors():
         initialize_from_gmm(model, bad)
     with pytest.raises(ValueError, match="at least K = 3"):
         initialize_from_gmm(model, x[:2])
+    with pytest.raises(ValueError, match="fit_codes=2"):
+        initialize_from_gmm(model, x, fit_codes=2)
     with pytest.raises(ValueError):
         initialize_from_gmm(model, x[..., 0])                  # no channel axis
     with pytest.raises(ValueError, match="epoch"):
@@ -160,8 +178,23 @@ def test_the_train_cli_records_the_initialisation(tmp_path):
     (["--epochs", "1", "--cpvae-gmm-init-epoch", "2"], "<= --epochs"),
     (["--cpvae-gmm-init-epoch", "-1"], "cpvae_gmm_init_epoch"),
     (["--strategy", "mirrored"], "default strategy"),
+    (["--cpvae-gmm-restarts", "0"], "cpvae_gmm_restarts"),
+    (["--cpvae-gmm-fit-codes", "-1"], "cpvae_gmm_fit_codes"),
 ])
 def test_inconsistent_flags_are_clear_errors(tmp_path, extra, message):
     flags = _flags(tmp_path / "run", "--cpvae-gmm-init-epoch", "1") + extra
     with pytest.raises(ValueError, match=message):
         parse_config(build_parser("t"), flags)
+
+
+def test_the_flags_reach_the_initialisation(tmp_path):
+    config = parse_config(build_parser("t"), _flags(
+        tmp_path / "run", "--cpvae-gmm-init-epoch", "2", "--cpvae-gmm-mixture", "dirichlet_process",
+        "--cpvae-gmm-restarts", "1", "--cpvae-gmm-fit-codes", "500"))
+    [callback] = gmm_init_callbacks(config, clustered_images(20)[0])
+    assert callback.epoch == 2
+    assert callback.options == {"covariance_type": "diag", "mixture": "dirichlet_process",
+                                "seed": config["seed"], "n_init": 1, "fit_codes": 500}
+    default = parse_config(build_parser("t"), _flags(tmp_path / "run", "--cpvae-gmm-init-epoch", "1"))
+    [callback] = gmm_init_callbacks(default, clustered_images(20)[0])
+    assert callback.options["n_init"] == 3 and callback.options["fit_codes"] is None

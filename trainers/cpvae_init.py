@@ -41,9 +41,10 @@ COVARIANCE_TYPES = ("diag", "full")
 MIXTURES = ("em", "dirichlet_process")
 
 
-def _check_options(covariance_type, n_init, head_epochs, batch_size, learning_rate, mixture):
+def _check_options(covariance_type, n_init, head_epochs, batch_size, learning_rate, mixture,
+                   fit_codes):
     """The options of `initialize_from_gmm`, checked: (n_init, head_epochs, batch_size,
-    learning_rate)."""
+    learning_rate, fit_codes)."""
     if covariance_type not in COVARIANCE_TYPES:
         raise ValueError(f"Expected `covariance_type` one of {COVARIANCE_TYPES}. "
                          f"Received: {covariance_type!r}")
@@ -51,7 +52,8 @@ def _check_options(covariance_type, n_init, head_epochs, batch_size, learning_ra
         raise ValueError(f"Expected `mixture` one of {MIXTURES}. Received: {mixture!r}")
     return (check_positive_int("n_init", n_init), check_positive_int("head_epochs", head_epochs),
             check_positive_int("batch_size", batch_size),
-            check_positive_float("learning_rate", learning_rate))
+            check_positive_float("learning_rate", learning_rate),
+            None if fit_codes is None else check_positive_int("fit_codes", fit_codes))
 
 
 def _in_batches(fn, images, batch_size):
@@ -74,7 +76,7 @@ def _fit_mixture(codes, k, mixture, covariance_type, n_init, seed):
 
 
 def initialize_from_gmm(model, images, covariance_type="diag", n_init=3, head_epochs=5,
-                        batch_size=500, learning_rate=1e-3, seed=0, mixture="em"):
+                        batch_size=500, learning_rate=1e-3, seed=0, mixture="em", fit_codes=None):
     """Sets the CP-VAE's p(z|c), p(c) and q(c|x) from a Gaussian mixture fitted to its encodings.
 
     Args:
@@ -89,6 +91,10 @@ def initialize_from_gmm(model, images, covariance_type="diag", n_init=3, head_ep
       mixture: "em", a maximum-likelihood GMM, or "dirichlet_process", a variational DP-GMM
         truncated at K whose unneeded components get weight ~0 (p(c) takes the weights only if
         the prior learns them: MixtureOfGaussiansPrior(learn_weights=True)).
+      fit_codes: None, or fit the mixture to at most this many codes drawn without replacement
+        (seed `seed`); the responsibilities are still those of every image. The variational
+        DP fit costs O(N K) per iteration and needs many iterations at large K (K = 150 on
+        50,000 codes takes minutes per restart), so large-K runs fit a subsample.
 
     Returns:
       {"weights": w [K], "mean_log_likelihood": the mixture's mean log density of the codes,
@@ -100,17 +106,20 @@ def initialize_from_gmm(model, images, covariance_type="diag", n_init=3, head_ep
         raise ValueError(f"Expected a CP-VAE with a MixtureOfGaussiansPrior (free means and "
                          f"scales for p(z|c)). Received: {type(model).__name__} with "
                          f"{type(getattr(model, 'prior', None)).__name__}")
-    n_init, head_epochs, batch_size, learning_rate = _check_options(
-        covariance_type, n_init, head_epochs, batch_size, learning_rate, mixture)
+    n_init, head_epochs, batch_size, learning_rate, fit_codes = _check_options(
+        covariance_type, n_init, head_epochs, batch_size, learning_rate, mixture, fit_codes)
     images = check_finite_array("images", np.asarray(images, np.float32))
     model._check_shape((None,) + images.shape[1:])
     k = model.num_clusters
-    if len(images) < k:
-        raise ValueError(f"Expected at least K = {k} images to fit {k} mixture components. "
-                         f"Received: {len(images)}")
+    if min(len(images), fit_codes or len(images)) < k:
+        raise ValueError(f"Expected at least K = {k} images (and `fit_codes` >= K) to fit {k} "
+                         f"mixture components. Received: {len(images)} images, "
+                         f"fit_codes={fit_codes}")
 
     codes = _in_batches(lambda x: model.posterior(x).mean(), images, batch_size)      # [N, D]
-    gmm = _fit_mixture(codes, k, mixture, covariance_type, n_init, seed)
+    fitted = codes if fit_codes is None or fit_codes >= len(codes) else \
+        codes[np.random.default_rng(seed).choice(len(codes), fit_codes, replace=False)]
+    gmm = _fit_mixture(fitted, k, mixture, covariance_type, n_init, seed)
     variances = gmm.covariances_ if covariance_type == "diag" else \
         np.stack([np.diag(c) for c in gmm.covariances_])                              # [K, D]
     prior = model.prior
@@ -192,6 +201,8 @@ def gmm_init_callbacks(config, train_images):
         images = fixed_binarize(images, seed=config["seed"]).astype(np.float32)
     return [GMMInitialisation(images, epoch, covariance_type=config.get("cpvae_gmm_covariance", "diag"),
                               mixture=config.get("cpvae_gmm_mixture", "em"), seed=config["seed"],
+                              n_init=config.get("cpvae_gmm_restarts", 3),
+                              fit_codes=config.get("cpvae_gmm_fit_codes") or None,
                               verbose=config.get("verbose", 1) > 0)]
 
 
@@ -209,12 +220,20 @@ def add_gmm_init_flags(group):
                             "Dirichlet-process mixture truncated at --components, which gives the "
                             "components the codes do not need weight ~0 (p(c) takes the weights "
                             "with --learn-weights)")
+    group.add_argument("--cpvae-gmm-restarts", type=int, default=3,
+                       help="cpvae: restarts of that mixture's fit; the best is kept")
+    group.add_argument("--cpvae-gmm-fit-codes", type=int, default=0,
+                       help="cpvae: fit that mixture to at most this many training codes, drawn "
+                            "at random (the Dirichlet-process fit at large --components is slow "
+                            "on every code); 0: all")
 
 
 def check_gmm_init_config(config):
     """Raises ValueError if --cpvae-gmm-init-epoch does not fit the rest of a run config."""
     epoch = config.get("cpvae_gmm_init_epoch", 0)
     check_non_negative_int("cpvae_gmm_init_epoch", epoch)
+    check_positive_int("cpvae_gmm_restarts", config.get("cpvae_gmm_restarts", 3))
+    check_non_negative_int("cpvae_gmm_fit_codes", config.get("cpvae_gmm_fit_codes", 0))
     if not epoch:
         return
     model, prior = config.get("model", "vae"), config["prior"]
