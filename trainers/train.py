@@ -46,8 +46,10 @@ def _plots(model, splits, config, history, run_dir):
     images, z = model.sample(2000, seed=np.array([config["seed"], 7], np.int32))
     prior = model.prior_distribution()
     # The density panel needs p over the plotted code: the prior layer's latent is the whole
-    # code in a one-level model only (not in the HVAE, whose code is [z1, z2]).
-    density = prior.log_prob if model.prior.latent_dim == model.latent_dim else None
+    # code in a one-level model only (not in the HVAE, whose code is [z1, z2]). Traced once: the
+    # VHP's log p(z) is a 128-sample importance estimate per grid point, and in graph mode the
+    # 14,400-point grid costs under half its eager time (the same values).
+    density = tf.function(prior.log_prob) if model.prior.latent_dim == model.latent_dim else None
     cyclic = splits.name == "pendulum"
     plotting.plot_latent_space(run_dir / "latent_space.png", means, splits.val_labels[:2000],
                                prior_samples=z.numpy(), prior_log_prob=density,
