@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trainers.cli import ArgumentParser, run  # noqa: E402
+from trainers.cpvae_init import COVARIANCE_TYPES  # noqa: E402
 
 PAPER_ACCURACY, PAPER_NEG_ELBO = 0.946, 84.76
 
@@ -42,7 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--gmm-init-epoch", type=int, default=0,
                    help="start p(z|c) and q(c|x) from a Gaussian mixture fitted to the codes after "
                         "this many epochs (trainers/cpvae_init.py); 0: off (the paper)")
-    p.add_argument("--gmm-covariance", choices=["diag", "full"], default="diag",
+    p.add_argument("--gmm-covariance", choices=list(COVARIANCE_TYPES), default="diag",
                    help="covariances of that mixture's EM fit")
     p.add_argument("--nll-samples", type=int, default=1000)
     p.add_argument("--nll-examples", type=int, default=1000)

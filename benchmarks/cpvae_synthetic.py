@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trainers.cli import ArgumentParser, run  # noqa: E402
+from trainers.cpvae_init import MIXTURES  # noqa: E402
 
 MODES = (0.3, 0.7)
 STD = 0.05
@@ -49,7 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--gmm-init-epoch", type=int, default=0,
                    help="start p(z|c) and q(c|x) (and p(c) with --learn-weights) from a mixture "
                         "fitted to the codes after this many epochs (trainers/cpvae_init.py); 0: off")
-    p.add_argument("--gmm-mixture", choices=["em", "dirichlet_process"], default="em",
+    p.add_argument("--gmm-mixture", choices=list(MIXTURES), default="em",
                    help="that mixture: EM, or a variational Dirichlet-process mixture truncated at K")
     p.add_argument("--gmm-restarts", type=int, default=3, help="restarts of that mixture's fit")
     p.add_argument("--gmm-fit-codes", type=int, default=0,
