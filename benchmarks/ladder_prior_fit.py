@@ -19,7 +19,9 @@ For each latent size D (--latent-dims, default 2 and 16):
    LaDDer's hyper-prior components against the digit classes.
 
 Writes to --out-dir: d<D>/vae.keras, d<D>/<prior>.json (one record per prior, written as soon as
-it is measured), d<D>/densities.png (D = 2), results.json and results.md (every record in the folder).
+it is measured, with its per-image values and a digest of the held-out draws, so that
+`benchmarks/paired_log_likelihood.py` can compare two priors image by image), d<D>/densities.png
+(D = 2), results.json and results.md (every record in the folder).
 With --reuse-vae an existing d<D>/vae.keras is loaded instead of trained, so that several processes
 can fit different --priors to the same frozen VAE, and an interrupted run goes on where it stopped.
 
@@ -179,6 +181,18 @@ def component_accuracy(prior, loc, labels):
             "components_used": metrics["clusters_used"]}
 
 
+def evaluation_digest(loc, scale, args):
+    """SHA-256 of what makes two records' per-image values paired: the held-out posteriors, the
+    z draws per posterior and the evaluation seed (every prior sees the same draws z)."""
+    import hashlib
+    import numpy as np
+    h = hashlib.sha256()
+    for array in (loc, scale):
+        h.update(np.ascontiguousarray(array, np.float32).tobytes())
+    h.update(f"{args.eval_samples},{args.seed}".encode())
+    return h.hexdigest()
+
+
 def load_or_train_vae(args, d, train, path):
     from trainers import load_model
     if args.reuse_vae and path.exists():
@@ -211,6 +225,7 @@ def main(argv=None):
                 {"latent_dim": d, "vae_seconds": vae_seconds, "config": config}, indent=1))
         loc, scale = encode(vae, train[:args.encodings])
         held_loc, held_scale = encode(vae, held[:args.heldout_images])
+        heldout_digest = evaluation_digest(held_loc, held_scale, args)
         fitted = {}
         for name in args.priors:
             t0 = time.perf_counter()
@@ -230,6 +245,9 @@ def main(argv=None):
                                            prior_samples=args.prior_samples, seed=args.seed + 1)
             record = {"latent_dim": d, "hyper_dim": m, "prior": name,
                       "heldout_log_prior": estimate.mean, "std_error": estimate.std_error,
+                      "heldout_log_prior_per_image": [round(float(v), 5)
+                                                      for v in estimate.per_example],
+                      "heldout_sha256": heldout_digest,
                       "train_bound_last_epoch": history[-1], "fit_seconds": fit_seconds,
                       "eval_seconds": time.perf_counter() - t0 - fit_seconds,
                       "paper_mnist": PAPER_MNIST[name], "config": config}
@@ -238,7 +256,8 @@ def main(argv=None):
                 record["components_vs_digits"] = component_accuracy(
                     prior, held_loc, held_labels[:args.heldout_images])
             (row_dir / f"{name}.json").write_text(json.dumps(record, indent=1))
-            print(json.dumps({k: v for k, v in record.items() if k != "config"}), flush=True)
+            print(json.dumps({k: v for k, v in record.items()
+                              if k not in ("config", "heldout_log_prior_per_image")}), flush=True)
             fitted[name] = prior
         if d == 2 and len(fitted) > 1:
             plot_densities(row_dir / "densities.png", fitted, vae.encoder, loc, scale, args.seed)
@@ -259,8 +278,8 @@ def collect(out):
             record = json.loads(path.read_text())
             row = results.setdefault(row_dir.name, {"latent_dim": record["latent_dim"],
                                                     "hyper_dim": record["hyper_dim"], "priors": {}})
-            row["priors"][name] = {k: v for k, v in record.items()
-                                   if k not in ("latent_dim", "hyper_dim", "prior")}
+            row["priors"][name] = {k: v for k, v in record.items() if k not in (
+                "latent_dim", "hyper_dim", "prior", "heldout_log_prior_per_image")}
     return results
 
 

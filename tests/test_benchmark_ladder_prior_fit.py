@@ -37,6 +37,16 @@ def test_priors_fitted_in_two_runs_share_the_frozen_vae_and_one_table(tmp_path):
     assert 1 <= priors["ladder"]["hyper_prior_components"] <= 3
     assert 0.0 <= priors["ladder"]["components_vs_digits"]["accuracy"] <= 1.0
     assert (out / "d2" / "densities.png").exists()
+    # Every record carries its per-image values on the same held-out draws, so that two priors
+    # fitted in different runs compare image by image.
+    records = {n: json.loads((out / "d2" / f"{n}.json").read_text()) for n in priors}
+    assert len({r["heldout_sha256"] for r in records.values()}) == 1
+    for r in records.values():
+        values = r["heldout_log_prior_per_image"]
+        assert len(values) == 100 and abs(sum(values) / 100 - r["heldout_log_prior"]) < 1e-4
+    assert "heldout_log_prior_per_image" not in priors["gmm"]                # not in results.json
+    paired = load_script("benchmarks/paired_log_likelihood.py")
+    assert paired.main([str(out / "d2" / "normal.json"), str(out / "d2" / "ladder.json")]) == 0
     table = (out / "results.md").read_text().splitlines()
     assert table[0].startswith("| D | normal | gmm | vampprior | vampprior_data")
     assert table[2].startswith("| 2 | ") and len(table) == 4       # header, rule, D = 2, paper
