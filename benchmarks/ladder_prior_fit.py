@@ -75,6 +75,9 @@ def parse_args(argv=None):
     p.add_argument("--prior-samples", type=int, default=1000,
                    help="importance samples of log p(z) for VHP and LaDDer")
     p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                   help="Adam's step size over each prior's fit: constant, or a cosine decay from "
+                        "--learning-rate to 0 at the last step")
     p.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0: default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reuse-vae", action="store_true",
@@ -238,6 +241,7 @@ def main(argv=None):
                                              epochs=args.prior_epochs, seed=args.seed,
                                              learning_rate=args.learning_rate,
                                              hyper_accurate_every=args.accurate_every,
+                                             learning_rate_schedule=args.lr_schedule,
                                              verbose=args.verbose == 2)
             fit_seconds = time.perf_counter() - t0
             estimate = encodings_log_prior(prior, held_loc, held_scale, encoder=vae.encoder,

@@ -64,6 +64,12 @@ def test_the_bound_and_hyper_prior_flags_reach_the_priors():
     assert script.make_prior("ladder_iw", default, 2, 2).num_samples == 16
     assert script.make_prior("ladder", default, 2, 2).innermost_hyper_prior \
         .weight_concentration_prior is None                                  # 1 / M
-    for wrong in (["--iw-samples", "0"], ["--hyper-concentration", "0"]):
+    from tfpriors.evaluation import encodings_fit
+    assert default.lr_schedule == "constant"
+    assert script.parse_args(base + ["--lr-schedule", "cosine"]).lr_schedule == "cosine"
+    for schedule in encodings_fit.LEARNING_RATE_SCHEDULES:      # the flag offers every schedule
+        script.parse_args(base + ["--lr-schedule", schedule])
+    for wrong in (["--iw-samples", "0"], ["--hyper-concentration", "0"],
+                  ["--lr-schedule", "linear"]):
         with pytest.raises(SystemExit):
             script.parse_args(base + wrong)

@@ -8,6 +8,7 @@ import pytest
 
 from tests.helpers import make_prior
 from tfpriors.evaluation import encodings_log_prior, fit_prior_to_encodings
+from tfpriors.evaluation.encodings_fit import step_size_schedule
 from tfpriors.networks import MLPEncoder
 from tfpriors.priors import (HierarchicalPrior, MixtureOfGaussiansPrior, StandardNormalPrior,
                              VGMMHyperPrior)
@@ -78,3 +79,19 @@ def test_bad_posteriors_are_clear_errors():
         fit_prior_to_encodings(prior, np.full((5, 2), np.nan), np.ones((5, 2)))
     with pytest.raises(ValueError, match="epochs"):
         fit_prior_to_encodings(prior, np.zeros((5, 2)), np.ones((5, 2)), epochs=0)
+
+
+def test_the_cosine_step_size_follows_its_closed_form_and_trains():
+    schedule = step_size_schedule("cosine", 1e-2, 200)
+    for i in (0, 50, 100, 150, 200, 300):
+        expected = 1e-2 * (1 + np.cos(np.pi * min(i, 200) / 200)) / 2
+        np.testing.assert_allclose(float(schedule(i)), expected, atol=1e-9)
+    assert step_size_schedule("constant", 1e-2, 200) == 1e-2
+    keras.utils.set_random_seed(0)
+    loc, scale = bimodal_posteriors(n=400)
+    mog = MixtureOfGaussiansPrior(2, num_components=2, learn_weights=True)
+    history = fit_prior_to_encodings(mog, loc, scale, epochs=20, learning_rate=3e-2, seed=0,
+                                     learning_rate_schedule="cosine")
+    assert history[-1] > history[0] + 1.0, history
+    with pytest.raises(ValueError, match="learning_rate_schedule"):
+        fit_prior_to_encodings(mog, loc, scale, epochs=1, learning_rate_schedule="linear")

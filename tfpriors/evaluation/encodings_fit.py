@@ -17,13 +17,15 @@ prior VAE takes its gradient steps.
 import numpy as np
 import tensorflow as tf
 
-from tfpriors._validation import check_finite_array, check_positive_float, check_positive_int
+from tfpriors._validation import (check_choice, check_finite_array, check_positive_float,
+                                  check_positive_int)
 from tfpriors.evaluation._common import Estimate
 from tfpriors.priors.base import prior_log_prob
 from tfpriors.priors.vgmm import VGMMHyperPrior
 from tfpriors.priors.vhp import HierarchicalPrior
 
-__all__ = ["fit_prior_to_encodings", "encodings_log_prior"]
+__all__ = ["fit_prior_to_encodings", "encodings_log_prior", "step_size_schedule",
+           "LEARNING_RATE_SCHEDULES"]
 
 
 def _check_posteriors(loc, scale):
@@ -42,9 +44,25 @@ def _draw(loc, scale, seed):
     return loc + scale * tf.random.stateless_normal(tf.shape(loc), seed=seed)
 
 
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+
+
+def step_size_schedule(name, learning_rate, total_steps):
+    """Adam's step size for `fit_prior_to_encodings`: a float ("constant") or a Keras schedule.
+
+    "cosine": learning_rate * (1 + cos(pi * min(i, T) / T)) / 2 at step i of T = total_steps.
+    """
+    import keras
+    check_choice("learning_rate_schedule", name, LEARNING_RATE_SCHEDULES)
+    if name == "constant":
+        return learning_rate
+    return keras.optimizers.schedules.CosineDecay(learning_rate, check_positive_int(
+        "total_steps", total_steps))
+
+
 def fit_prior_to_encodings(prior_layer, loc, scale, encoder=None, epochs=50, batch_size=100,
                            learning_rate=1e-3, seed=0, hyper_fit_every=1, hyper_accurate_every=10,
-                           verbose=False):
+                           learning_rate_schedule="constant", verbose=False):
     """Trains `prior_layer` alone to maximise E_q(z)[log p(z)] over fixed posteriors.
 
     Args:
@@ -57,6 +75,10 @@ def fit_prior_to_encodings(prior_layer, loc, scale, encoder=None, epochs=50, bat
       hyper_fit_every, hyper_accurate_every: for a LaDDer prior (innermost hyper prior a
         VGMMHyperPrior), epochs between fast / accurate refits of the hyper prior; the first
         epoch starts with an accurate one.
+      learning_rate_schedule: "constant", or "cosine": the step size of step i out of the
+        fit's T steps is learning_rate * (1 + cos(pi i / T)) / 2, falling to 0 at the end, so
+        that the last epochs average out the noise of the sampled bound instead of ending at
+        wherever the last noisy step left the parameters.
       verbose: print the epoch's mean training bound.
 
     Returns:
@@ -71,6 +93,9 @@ def fit_prior_to_encodings(prior_layer, loc, scale, encoder=None, epochs=50, bat
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
     learning_rate = check_positive_float("learning_rate", learning_rate)
+    steps_per_epoch = max(1, len(loc) // batch_size)
+    learning_rate = step_size_schedule(learning_rate_schedule, learning_rate,
+                                       epochs * steps_per_epoch)
     if not prior_layer.built:
         prior_layer.build()
     hyper = prior_layer.innermost_hyper_prior if isinstance(prior_layer, HierarchicalPrior) else None
@@ -109,7 +134,7 @@ def fit_prior_to_encodings(prior_layer, loc, scale, encoder=None, epochs=50, bat
             continue
         order = np.random.default_rng([seed, epoch]).permutation(len(loc))
         values = [float(train_step(loc[idx], scale[idx]))
-                  for idx in np.array_split(order, max(1, len(loc) // batch_size))]
+                  for idx in np.array_split(order, steps_per_epoch)]
         history.append(float(np.mean(values)))
         if verbose:
             print(f"epoch {epoch + 1}/{epochs}: E log p(z) (training bound) {history[-1]:.3f}")
