@@ -36,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tfpriors.evaluation.encodings_fit import LEARNING_RATE_SCHEDULES  # noqa: E402
 from trainers.cli import ArgumentParser, run  # noqa: E402
 
 PRIORS = ("normal", "gmm", "vampprior", "vampprior_data", "vhp", "ladder", "ladder_iw")
@@ -75,7 +76,7 @@ def parse_args(argv=None):
     p.add_argument("--prior-samples", type=int, default=1000,
                    help="importance samples of log p(z) for VHP and LaDDer")
     p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+    p.add_argument("--lr-schedule", choices=LEARNING_RATE_SCHEDULES, default="constant",
                    help="Adam's step size over each prior's fit: constant, or a cosine decay from "
                         "--learning-rate to 0 at the last step")
     p.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0: default)")
