@@ -27,8 +27,10 @@ def test_priors_fitted_in_two_runs_share_the_frozen_vae_and_one_table(tmp_path):
     vae_file = out / "d2" / "vae.keras"
     trained = vae_file.stat().st_mtime_ns
     assert json.loads((out / "d2" / "vae.json").read_text())["vae_seconds"] > 0
-    # A second run fits other priors to the same frozen VAE (--reuse-vae) and adds its records.
-    assert script.main(_tiny(tmp_path, out, ["vampprior_data", "ladder"])) == 0
+    # A second run fits other priors to the same frozen VAE (--reuse-vae) and adds its records;
+    # LaDDer's log p(z) is importance-sampled with 2 and then 4 samples on the same draws z.
+    assert script.main(_tiny(tmp_path, out, ["vampprior_data", "ladder"])
+                       + ["--prior-samples", "2", "4"]) == 0
     assert vae_file.stat().st_mtime_ns == trained
     results = json.loads((out / "results.json").read_text())
     priors = results["d2"]["priors"]
@@ -45,6 +47,11 @@ def test_priors_fitted_in_two_runs_share_the_frozen_vae_and_one_table(tmp_path):
         values = r["heldout_log_prior_per_image"]
         assert len(values) == 100 and abs(sum(values) / 100 - r["heldout_log_prior"]) < 1e-4
     assert "heldout_log_prior_per_image" not in priors["gmm"]                # not in results.json
+    [fewer] = records["ladder"]["fewer_prior_samples"]
+    assert fewer["prior_samples"] == 2 and fewer["last_minus_this_std_error"] > 0
+    assert abs(records["ladder"]["heldout_log_prior"] - fewer["heldout_log_prior"]
+               - fewer["last_minus_this"]) < 1e-9
+    assert records["vampprior_data"]["fewer_prior_samples"] == []          # exact: one evaluation
     paired = load_script("benchmarks/paired_log_likelihood.py")
     assert paired.main([str(out / "d2" / "normal.json"), str(out / "d2" / "ladder.json")]) == 0
     table = (out / "results.md").read_text().splitlines()
@@ -69,7 +76,8 @@ def test_the_bound_and_hyper_prior_flags_reach_the_priors():
     assert script.parse_args(base + ["--lr-schedule", "cosine"]).lr_schedule == "cosine"
     for schedule in encodings_fit.LEARNING_RATE_SCHEDULES:      # the flag offers every schedule
         script.parse_args(base + ["--lr-schedule", schedule])
-    for wrong in (["--iw-samples", "0"], ["--hyper-concentration", "0"],
+    assert script.parse_args(base + ["--prior-samples", "500", "5000"]).prior_samples == [500, 5000]
+    for wrong in (["--iw-samples", "0"], ["--hyper-concentration", "0"], ["--prior-samples", "500", "0"],
                   ["--lr-schedule", "linear"]):
         with pytest.raises(SystemExit):
             script.parse_args(base + wrong)
