@@ -40,12 +40,16 @@ def main(argv=None):
     p.add_argument("--peer-script", required=True,
                    help="the peer's training and evaluation script, pythae_vamp.py")
     p.add_argument("--data-dir", required=True, help="MNIST IDX directory")
-    p.add_argument("--model", choices=["vamp", "vae"], default="vamp")
+    p.add_argument("--model", choices=["vamp", "vae"], default="vamp",
+                   help="vamp: VampPrior with 500 pseudo-inputs; vae: standard normal prior (both libraries)")
     p.add_argument("--steps", type=int, default=0, help="training steps for both")
     p.add_argument("--epochs", type=int, default=0, help="training epochs for both (if no --steps)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--nll-samples", type=int, default=5000)
-    p.add_argument("--nll-subset", type=int, default=50)
+    p.add_argument("--threads", type=int, default=2,
+                   help="intra-op threads of both libraries (TF, torch.set_num_threads)")
+    p.add_argument("--nll-samples", type=int, default=5000,
+                   help="importance samples per image of the test log-likelihood")
+    p.add_argument("--nll-subset", type=int, default=50,
+                   help="first N test images of the log-likelihood")
     p.add_argument("--peer-nll-batches", type=int, nargs="+", default=[500, 1000, 5000],
                    help="pythae get_nll batch sizes to try (its fastest is the reference)")
     p.add_argument("--xla", choices=["on", "off"], nargs="+", default=["on", "off"],

@@ -31,10 +31,12 @@ PAPER_ACCURACY, PAPER_NEG_ELBO = 0.946, 84.76
 def parse_args(argv=None):
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True, help="directory with train-images-idx3-ubyte.gz etc.")
-    p.add_argument("--out-dir", default="benchmarks/results/cpvae_mnist")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--out-dir", default="benchmarks/results/cpvae_mnist",
+                   help="a seed<S>/ run directory per seed (model, metrics, plots) and results.json/.md")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                   help="seeds to train, one model each (weights, data order, draws)")
     p.add_argument("--components", type=int, default=10, help="K categories of c")
-    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--epochs", type=int, default=50, help="training epochs of 500 batches of 100")
     p.add_argument("--warmup-epochs", type=int, default=20, help="linear KL warm-up (paper: 100)")
     p.add_argument("--z-input", choices=["probabilities", "category"], default="probabilities",
                    help="what q(z|x, c) takes beside h(x): pi(x) (the paper) or the sampled c")
@@ -45,9 +47,12 @@ def parse_args(argv=None):
                         "this many epochs (trainers/cpvae_init.py); 0: off (the paper)")
     p.add_argument("--gmm-covariance", choices=list(COVARIANCE_TYPES), default="diag",
                    help="covariances of that mixture's EM fit")
-    p.add_argument("--nll-samples", type=int, default=1000)
-    p.add_argument("--nll-examples", type=int, default=1000)
-    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
+    p.add_argument("--nll-samples", type=int, default=1000,
+                   help="importance samples through (c, z) per image of the held-out log-likelihood")
+    p.add_argument("--nll-examples", type=int, default=1000,
+                   help="first N held-out images of the ELBO and the log-likelihood")
+    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2],
+                   help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
     args = p.parse_args(argv)
     for name in ("components", "epochs", "nll_samples", "nll_examples"):
         if getattr(args, name) < 1:

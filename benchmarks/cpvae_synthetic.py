@@ -36,10 +36,10 @@ def parse_args(argv=None):
     p.add_argument("--examples", type=int, default=50000, help="training points")
     p.add_argument("--latent-dim", type=int, default=2, help="dimension D of z")
     p.add_argument("--hidden-units", type=int, nargs="+", default=[64, 64], help="MLP widths")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=30, help="training epochs")
     p.add_argument("--warmup-epochs", type=int, default=10, help="linear KL warm-up")
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=100, help="points per batch")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's step size")
     p.add_argument("--samples", type=int, default=100000, help="generated points per histogram")
     p.add_argument("--z-input", choices=["probabilities", "category"], default="probabilities",
                    help="what q(z|x, c) takes beside h(x): pi(x) (the paper's Fig. 2) or the sampled c")
@@ -56,9 +56,12 @@ def parse_args(argv=None):
     p.add_argument("--gmm-fit-codes", type=int, default=0,
                    help="fit that mixture to at most this many codes drawn at random (the "
                         "Dirichlet-process fit at K = 150 is slow on all 50,000); 0: all")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-dir", default="benchmarks/results/cpvae_synthetic/latest")
-    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights, the data order and every draw")
+    p.add_argument("--out-dir", default="benchmarks/results/cpvae_synthetic/latest",
+                   help="where the record (JSON) and the histograms and q(c) plots (PNG) go")
+    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2],
+                   help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
     args = p.parse_args(argv)
     for name in ("examples", "latent_dim", "epochs", "batch_size", "samples", "gmm_restarts"):
         if getattr(args, name) < 1:

@@ -47,9 +47,11 @@ print(json.dumps({{"num_samples": {samples}, "images": {images}, "chunk_size": {
 
 def main(argv=None):
     p = ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--samples", type=int, nargs="+", default=[5000, 50000])
+    p.add_argument("--samples", type=int, nargs="+", default=[5000, 50000],
+                   help="importance-sample counts to measure, one fresh subprocess each")
     p.add_argument("--images", type=int, default=8, help="images per estimate")
-    p.add_argument("--chunk-size", type=int, default=250)
+    p.add_argument("--chunk-size", type=int, default=250,
+                   help="importance samples per chunk of the estimator (bounds its memory)")
     args = p.parse_args(argv)
     records = []
     for samples in args.samples:

@@ -40,28 +40,35 @@ PAPER_MNIST = {"normal": (1528.6, 2.3), "vampprior": (1476.3, 2.5), "gmm": (1558
 def parse_args(argv=None):
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True, help="directory with train-images-idx3-ubyte.gz etc.")
-    p.add_argument("--out-dir", default="benchmarks/results/ladder_mnist")
-    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    p.add_argument("--out-dir", default="benchmarks/results/ladder_mnist",
+                   help="a run directory per prior (model, metrics, plots), results.json/.md, the SLP paths (paths.json/.png)")
+    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
+                   help="the priors trained end to end, one VAE each")
     p.add_argument("--epochs", type=int, default=20, help="epochs of every model (equal budget)")
-    p.add_argument("--latent-dim", type=int, default=16)
+    p.add_argument("--latent-dim", type=int, default=16, help="dimension D of z")
     p.add_argument("--hyper-dim", type=int, default=8, help="LaDDer's t")
-    p.add_argument("--hidden-units", type=int, default=300)
-    p.add_argument("--prior-hidden-units", type=int, default=256)
-    p.add_argument("--gmm-components", type=int, default=100)
-    p.add_argument("--pseudo-inputs", type=int, default=500)
-    p.add_argument("--max-components", type=int, default=50)
+    p.add_argument("--hidden-units", type=int, default=300, help="width of the VAE's gated MLPs")
+    p.add_argument("--prior-hidden-units", type=int, default=256,
+                   help="width of VHP's and LaDDer's prior networks")
+    p.add_argument("--gmm-components", type=int, default=100, help="components of the GMM prior")
+    p.add_argument("--pseudo-inputs", type=int, default=500, help="VampPrior's pseudo-inputs K")
+    p.add_argument("--max-components", type=int, default=50, help="LaDDer's DP truncation level M")
     p.add_argument("--hyper-concentration", type=float, default=None,
                    help="LaDDer's DP concentration alpha_0 (default 1 / --max-components)")
     p.add_argument("--block-sweep", action="store_true",
                    help="LaDDer updates the prior VAE and then the data VAE on every batch (equal "
                         "data-VAE steps to the other models) instead of alternating steps")
-    p.add_argument("--nll-samples", type=int, default=1000)
-    p.add_argument("--nll-examples", type=int, default=1000)
+    p.add_argument("--nll-samples", type=int, default=1000,
+                   help="importance samples per image of the held-out log-likelihood")
+    p.add_argument("--nll-examples", type=int, default=1000,
+                   help="first N held-out images of the ELBO and the log-likelihood")
     p.add_argument("--path-pairs", type=int, default=20, help="image pairs of the SLP comparison")
     p.add_argument("--path-points", type=int, default=8, help="free points J of each path")
     p.add_argument("--path-steps", type=int, default=500, help="Adam steps of each SLP")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights, the data order and every draw")
+    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2],
+                   help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
     args = p.parse_args(argv)
     if args.hyper_concentration is not None and not args.hyper_concentration > 0:
         p.error(f"Expected --hyper-concentration > 0. Received: {args.hyper_concentration}")

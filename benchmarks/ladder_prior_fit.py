@@ -48,23 +48,26 @@ PAPER_MNIST = {"normal": -19.0, "vampprior": -16.2, "vampprior_data": -16.2, "gm
 def parse_args(argv=None):
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True, help="directory with train-images-idx3-ubyte.gz etc.")
-    p.add_argument("--out-dir", default="benchmarks/results/ladder_table2")
+    p.add_argument("--out-dir", default="benchmarks/results/ladder_table2",
+                   help="d<D>/ per latent size: vae.keras, one record per prior, densities.png")
     p.add_argument("--latent-dims", type=int, nargs="+", default=[2, 16], help="latent sizes D")
     p.add_argument("--hyper-dims", type=int, nargs="+", default=None,
                    help="dimension of t per D for VHP's zeta and LaDDer's t (default: D for "
                         "D <= 2, else D // 2)")
-    p.add_argument("--priors", nargs="+", choices=PRIORS, default=list(PRIORS))
+    p.add_argument("--priors", nargs="+", choices=PRIORS, default=list(PRIORS),
+                   help="the priors fitted to the frozen VAE's encodings, one after the other")
     p.add_argument("--train-images", type=int, default=50000, help="VAE training images")
     p.add_argument("--encodings", type=int, default=10000,
                    help="training images whose posteriors the priors are fitted to")
     p.add_argument("--heldout-images", type=int, default=10000, help="held-out posteriors evaluated")
-    p.add_argument("--vae-epochs", type=int, default=30)
+    p.add_argument("--vae-epochs", type=int, default=30,
+                   help="epochs of the VAE with the standard normal prior")
     p.add_argument("--prior-epochs", type=int, default=50, help="epochs of each prior's fit")
     p.add_argument("--hidden-units", type=int, default=300, help="width of the VAE's gated MLPs")
     p.add_argument("--prior-hidden-units", type=int, default=256,
                    help="width of the two gated layers of VHP's and LaDDer's networks")
-    p.add_argument("--gmm-components", type=int, default=100)
-    p.add_argument("--pseudo-inputs", type=int, default=500)
+    p.add_argument("--gmm-components", type=int, default=100, help="components of the GMM prior")
+    p.add_argument("--pseudo-inputs", type=int, default=500, help="VampPrior's pseudo-inputs K")
     p.add_argument("--max-components", type=int, default=50, help="LaDDer's DP truncation level")
     p.add_argument("--hyper-concentration", type=float, default=None,
                    help="LaDDer's DP concentration alpha_0 (stick breaks Beta(1, alpha_0)); larger "
@@ -79,15 +82,19 @@ def parse_args(argv=None):
                         "several counts (e.g. 500 5000) each is evaluated on the same draws z, the "
                         "last gives the record's figure and each earlier one is recorded with the "
                         "last's paired gain over it (how much the IS bound still tightens)")
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--learning-rate", type=float, default=1e-3,
+                   help="Adam's step size of every prior's fit (the start with --lr-schedule cosine)")
     p.add_argument("--lr-schedule", choices=LEARNING_RATE_SCHEDULES, default="constant",
                    help="Adam's step size over each prior's fit: constant, or a cosine decay from "
                         "--learning-rate to 0 at the last step")
     p.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0: default)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights, the data order and every draw")
     p.add_argument("--reuse-vae", action="store_true",
                    help="load d<D>/vae.keras from --out-dir when it exists instead of training it")
-    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
+    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2],
+                   help="the VAE's Keras fit verbosity (0 silent, 1 progress bar, 2 one line per epoch); "
+                        "2 also prints each prior's training bound per epoch")
     args = p.parse_args(argv)
     for name in ("train_images", "encodings", "heldout_images", "vae_epochs", "prior_epochs",
                  "hidden_units", "prior_hidden_units", "gmm_components", "pseudo_inputs",

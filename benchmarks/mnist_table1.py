@@ -67,7 +67,7 @@ def parse_args(argv=None):
     p.add_argument("--latent-dim", type=int, default=40, help="dimension of z (of z1 and z2 for L = 2)")
     p.add_argument("--hidden-units", type=int, default=300, help="width of every hidden layer")
     p.add_argument("--learning-rate", type=float, default=5e-4, help="Adam's rate (paper: 5e-4)")
-    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=100, help="images per batch (paper: 100)")
     p.add_argument("--train-images", type=int, default=50000,
                    help="the first N MNIST training images train (the paper: 50,000)")
     p.add_argument("--ll-every", type=int, default=10, help="IS log-likelihood every N epochs")
@@ -81,9 +81,11 @@ def parse_args(argv=None):
     p.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
                    help="Keras dtype policy of the networks (mixed_bfloat16: bf16 matmuls, float32 "
                         "weights and densities)")
-    p.add_argument("--steps-per-execution", type=int, default=10)
+    p.add_argument("--steps-per-execution", type=int, default=10,
+                   help="batches per compiled call of the train step")
     p.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0: TensorFlow's default)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights, the data order and every draw")
     p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity")
     args = p.parse_args(argv)
     for name in ("epochs", "components", "latent_dim", "hidden_units", "batch_size", "train_images",

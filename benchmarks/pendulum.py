@@ -33,15 +33,17 @@ METHODS = ("vhp_rewo", "vhp_geco", "vhp_beta1", "vhp_wu_short", "vhp_wu_long", "
 
 def parse_args(argv=None):
     p = ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                   help="the Table 1 rows to train, one after the other")
     p.add_argument("--steps", type=int, default=12000, help="training steps per method")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="images per batch")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam (paper: 1e-4)")
     p.add_argument("--lr-warmup-steps", type=int, default=3000,
                    help="ramp Adam's rate linearly from a tenth of --learning-rate (the paper's "
                         "1e-4) to --learning-rate over this many steps, for every method; 0: "
                         "constant rate (trainers/learning_rate.py says why)")
-    p.add_argument("--steps-per-execution", type=int, default=50)
+    p.add_argument("--steps-per-execution", type=int, default=50,
+                   help="batches per compiled call of the train step")
     p.add_argument("--kappa", type=float, default=0.02, help="constraint E[C] <= κ² (Table 3: 0.02)")
     p.add_argument("--nu", type=float, default=5.0, help="β update rate ν (Table 3: 5)")
     p.add_argument("--tau", type=float, default=3.0, help="REWO slope τ (Fig. 1: 3)")
@@ -60,8 +62,9 @@ def parse_args(argv=None):
     p.add_argument("--blur", type=float, default=0.0,
                    help="Gaussian blur std in pixels of the rendered images (0: the sharp default "
                         "data set; see tfpriors.datasets.pendulum)")
-    p.add_argument("--jit-compile", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jit-compile", action="store_true", help="XLA-compile the train step")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the data set, the weights and every draw")
     p.add_argument("--out-dir", default="benchmarks/results/pendulum_table1/latest",
                    help="where results.jsonl (appended), the PNGs, curves and .keras models go")
     return p.parse_args(argv)

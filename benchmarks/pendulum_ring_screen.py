@@ -25,7 +25,8 @@ from trainers.cli import ArgumentParser, run  # noqa: E402
 def parse_args(argv=None):
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--method", default="vhp_rewo", help="a method of benchmarks/pendulum.py")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the data set, the weights and every draw")
     p.add_argument("--steps", type=int, default=4000, help="training steps")
     p.add_argument("--every", type=int, default=500, help="steps between snapshots")
     p.add_argument("--out", default="ring_screen", help="PNG path without .png")

@@ -48,23 +48,28 @@ def parse_args(argv=None):
     p.add_argument("--inter-op-threads", type=int, default=1,
                    help="TF inter-op threads (ops run concurrently; >1 oversubscribes 2 cores)")
     p.add_argument("--components", type=int, default=500, help="VampPrior pseudo-inputs K")
-    p.add_argument("--latent-dim", type=int, default=40)
+    p.add_argument("--latent-dim", type=int, default=40,
+                   help="dimension of z (of z1 and z2 for --levels 2)")
     p.add_argument("--warmup-epochs", type=int, default=0, help="KL warm-up in epochs (paper: 100)")
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--steps-per-execution", type=int, default=10)
+    p.add_argument("--lr", type=float, default=5e-4, help="Adam's step size (paper: 5e-4)")
+    p.add_argument("--batch-size", type=int, default=100, help="images per batch (paper: 100)")
+    p.add_argument("--steps-per-execution", type=int, default=10,
+                   help="batches per compiled call of the train step")
     p.add_argument("--xla", choices=["on", "off"], default="off", help="jit_compile the train step")
     p.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
                    help="Keras dtype policy of the networks (mixed_bfloat16: bf16 matmuls, float32 "
                         "weights and densities)")
-    p.add_argument("--nll-samples", type=int, default=5000)
+    p.add_argument("--nll-samples", type=int, default=5000,
+                   help="importance samples per image of the test log-likelihood (paper: 5000)")
     p.add_argument("--nll-subset", type=int, default=200, help="first N test images (0: skip)")
     p.add_argument("--nll-batch", type=int, default=0, help="test images per IS call (0: default)")
     p.add_argument("--eval-xla", choices=["on", "off", "same"], default="same",
                    help="jit_compile the ELBO and IS estimators (same: as --xla; XLA draws other, "
                         "equally valid, noise than the TF kernels)")
-    p.add_argument("--no-elbo", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-elbo", action="store_true",
+                   help="skip the test ELBO (only the log-likelihood)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights, the data order and every draw")
     p.add_argument("--save-model", default=None, help="write the trained model (.keras)")
     p.add_argument("--load-model", default=None, help="load a .keras model and only evaluate")
     p.add_argument("--out", default=None, help="JSON output path")
