@@ -31,6 +31,7 @@ can fit different --priors to the same frozen VAE, and an interrupted run goes o
 
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -302,7 +303,11 @@ def main(argv=None):
 def collect(out):
     """Every per-prior record under ``out``: {"d<D>": {"latent_dim", "hyper_dim", "priors": {...}}}."""
     results = {}
-    for row_dir in sorted(out.glob("d*"), key=lambda p: int(p.name[1:]) if p.name[1:].isdigit() else 0):
+    def latent_size_then_name(row_dir):
+        digits = re.match(r"d(\d+)", row_dir.name)
+        return (int(digits.group(1)) if digits else 0, row_dir.name)
+
+    for row_dir in sorted(out.glob("d*"), key=latent_size_then_name):
         for name in PRIORS:
             path = row_dir / f"{name}.json"
             if not path.exists():

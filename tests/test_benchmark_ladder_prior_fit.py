@@ -81,3 +81,13 @@ def test_the_bound_and_hyper_prior_flags_reach_the_priors():
                   ["--lr-schedule", "linear"]):
         with pytest.raises(SystemExit):
             script.parse_args(base + wrong)
+
+
+def test_collected_rows_go_by_latent_size_then_folder_name(tmp_path):
+    script = load_script("benchmarks/ladder_prior_fit.py")
+    for folder, d in (("d16", 16), ("d2_rerun", 2), ("d2", 2), ("d2_again", 2)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "normal.json").write_text(json.dumps(
+            {"latent_dim": d, "hyper_dim": d, "prior": "normal", "heldout_log_prior": -1.0,
+             "std_error": 0.1}))
+    assert list(script.collect(tmp_path)) == ["d2", "d2_again", "d2_rerun", "d16"]
