@@ -238,7 +238,6 @@ def main(argv=None):
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     from tfpriors.datasets import load_mnist
     from tfpriors.evaluation import encodings_log_prior, fit_prior_to_encodings
-    from tfpriors.priors import HierarchicalPrior
     train, _, held, held_labels = load_mnist(args.data_dir, validation_size=10000)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -269,18 +268,22 @@ def main(argv=None):
                                              learning_rate_schedule=args.lr_schedule,
                                              verbose=args.verbose == 2)
             fit_seconds = time.perf_counter() - t0
-            counts = args.prior_samples if isinstance(prior, HierarchicalPrior) else args.prior_samples[-1:]
-            estimates = [encodings_log_prior(prior, held_loc, held_scale, encoder=vae.encoder,
-                                             num_samples=args.eval_samples, prior_samples=count,
-                                             seed=args.seed + 1) for count in counts]
-            estimate = estimates[-1]
+            def evaluate(count):
+                return encodings_log_prior(prior, held_loc, held_scale, encoder=vae.encoder,
+                                           num_samples=args.eval_samples, prior_samples=count,
+                                           seed=args.seed + 1)
+
+            estimate = evaluate(args.prior_samples[-1])
+            # A closed-form prior ignores the count (its info says None): it is evaluated once.
+            fewer = ([] if estimate.info["prior_samples"] is None
+                     else [(count, evaluate(count)) for count in args.prior_samples[:-1]])
             record = {"latent_dim": d, "hyper_dim": m, "prior": name,
                       "heldout_log_prior": estimate.mean, "std_error": estimate.std_error,
                       "heldout_log_prior_per_image": [round(float(v), 5)
                                                       for v in estimate.per_example],
                       "heldout_sha256": heldout_digest,
                       "fewer_prior_samples": [bound_tightening(count, e, estimate)
-                                              for count, e in zip(counts[:-1], estimates[:-1])],
+                                              for count, e in fewer],
                       "train_bound_last_epoch": history[-1], "fit_seconds": fit_seconds,
                       "eval_seconds": time.perf_counter() - t0 - fit_seconds,
                       "paper_mnist": PAPER_MNIST[name], "config": config}
@@ -300,14 +303,16 @@ def main(argv=None):
     return 0
 
 
+def _latent_size_then_name(row_dir):
+    """Sort key of a row folder: its latent size (d<D>...), then its name."""
+    digits = re.match(r"d(\d+)", row_dir.name)
+    return (int(digits.group(1)) if digits else 0, row_dir.name)
+
+
 def collect(out):
     """Every per-prior record under ``out``: {"d<D>": {"latent_dim", "hyper_dim", "priors": {...}}}."""
     results = {}
-    def latent_size_then_name(row_dir):
-        digits = re.match(r"d(\d+)", row_dir.name)
-        return (int(digits.group(1)) if digits else 0, row_dir.name)
-
-    for row_dir in sorted(out.glob("d*"), key=latent_size_then_name):
+    for row_dir in sorted(out.glob("d*"), key=_latent_size_then_name):
         for name in PRIORS:
             path = row_dir / f"{name}.json"
             if not path.exists():
