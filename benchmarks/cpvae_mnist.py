@@ -2,7 +2,8 @@
 
 Each seed is `python -m trainers.train --model cpvae` on dynamically binarized MNIST (the first
 50,000 training images; the last 10,000 held out) with the paper's setup: a MoG conditional prior
-p(c) p(z|c) with K = --components categories, 40 latents, gated MLPs of 300 units, Adam 5e-4,
+p(c) p(z|c) with K = --components categories, 40 latents, gated MLPs of 300 units (both can be
+changed: --latent-dim, --hidden-units), Adam 5e-4,
 batch 100, a linear KL warm-up (the paper: 100 epochs), XLA. The run directory of each seed holds
 its metrics.json (Hungarian-matched accuracy, the many-to-one accuracy that a by-hand matching
 as in the paper allows, NMI and ARI of argmax q(c|x) against the digit labels
@@ -38,6 +39,10 @@ def parse_args(argv=None):
     p.add_argument("--components", type=int, default=10, help="K categories of c")
     p.add_argument("--epochs", type=int, default=50, help="training epochs of 500 batches of 100")
     p.add_argument("--warmup-epochs", type=int, default=20, help="linear KL warm-up (paper: 100)")
+    p.add_argument("--latent-dim", type=int, default=40,
+                   help="dimension of z (the paper: 40)")
+    p.add_argument("--hidden-units", type=int, nargs="+", default=[300, 300],
+                   help="widths of the gated hidden layers of encoder and decoder (the paper: 300 300)")
     p.add_argument("--z-input", choices=["probabilities", "category"], default="probabilities",
                    help="what q(z|x, c) takes beside h(x): pi(x) (the paper) or the sampled c")
     p.add_argument("--freeze-prior", action="store_true",
@@ -54,9 +59,11 @@ def parse_args(argv=None):
     p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2],
                    help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line per epoch")
     args = p.parse_args(argv)
-    for name in ("components", "epochs", "nll_samples", "nll_examples"):
+    for name in ("components", "epochs", "nll_samples", "nll_examples", "latent_dim"):
         if getattr(args, name) < 1:
             p.error(f"Expected --{name.replace('_', '-')} >= 1. Received: {getattr(args, name)}")
+    if min(args.hidden_units) < 1:
+        p.error(f"Expected every --hidden-units >= 1. Received: {args.hidden_units}")
     if not 0 <= args.gmm_init_epoch <= args.epochs:
         p.error(f"Expected 0 <= --gmm-init-epoch <= --epochs. Received: {args.gmm_init_epoch}")
     if args.gmm_init_epoch and args.freeze_prior:
@@ -69,8 +76,9 @@ def parse_args(argv=None):
 
 def seed_flags(args, seed):
     return ["--dataset", "mnist", "--data-dir", args.data_dir, "--model", "cpvae", "--prior", "mog",
-            "--components", str(args.components), "--architecture", "gated", "--hidden-units", "300",
-            "300", "--latent-dim", "40", "--beta", "warmup", "--warmup-epochs",
+            "--components", str(args.components), "--architecture", "gated",
+            "--hidden-units", *map(str, args.hidden_units), "--latent-dim", str(args.latent_dim),
+            "--beta", "warmup", "--warmup-epochs",
             str(args.warmup_epochs), "--epochs", str(args.epochs), "--batch-size", "100",
             "--learning-rate", "5e-4", "--lr-warmup-steps", "0", "--jit-compile",
             "--nll-samples", str(args.nll_samples), "--nll-examples", str(args.nll_examples),

@@ -44,7 +44,7 @@ def test_the_gmm_probe_refuses_a_directory_without_a_model(tmp_path):
     assert stop.value.code == 2
 
 
-def test_the_gmm_initialisation_flags_reach_the_training_run():
+def test_the_gmm_initialisation_and_size_flags_reach_the_training_run():
     from trainers.config import build_parser, parse_config
     mnist = load_script("benchmarks/cpvae_mnist.py")
     args = mnist.parse_args(["--data-dir", "D", "--epochs", "4", "--gmm-init-epoch", "2",
@@ -53,6 +53,12 @@ def test_the_gmm_initialisation_flags_reach_the_training_run():
     assert config["cpvae_gmm_init_epoch"] == 2 and config["cpvae_gmm_covariance"] == "full"
     plain = mnist.seed_flags(mnist.parse_args(["--data-dir", "D"]), 0)
     assert parse_config(build_parser("t"), plain + ["--run-dir", "R"])["cpvae_gmm_init_epoch"] == 0
-    for wrong in (["--epochs", "2", "--gmm-init-epoch", "3"], ["--gmm-init-epoch", "1", "--freeze-prior"]):
+    assert parse_config(build_parser("t"), plain + ["--run-dir", "R"])["latent_dim"] == 40
+    sized = mnist.seed_flags(mnist.parse_args(["--data-dir", "D", "--latent-dim", "10",
+                                               "--hidden-units", "500", "500", "2000"]), 0)
+    config = parse_config(build_parser("t"), sized + ["--run-dir", "R"])
+    assert config["latent_dim"] == 10 and list(config["hidden_units"]) == [500, 500, 2000]
+    for wrong in (["--epochs", "2", "--gmm-init-epoch", "3"], ["--gmm-init-epoch", "1", "--freeze-prior"],
+                  ["--latent-dim", "0"], ["--hidden-units", "300", "0"]):
         with pytest.raises(SystemExit):
             mnist.parse_args(["--data-dir", "D", *wrong])
