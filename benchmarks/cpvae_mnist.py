@@ -2,10 +2,9 @@
 
 Each seed is `python -m trainers.train --model cpvae` on dynamically binarized MNIST (the first
 50,000 training images; the last 10,000 held out) with the paper's setup: a MoG conditional prior
-p(c) p(z|c) with K = --components categories, 40 latents, gated MLPs of 300 units (both can be
-changed: --latent-dim, --hidden-units), Adam 5e-4,
-batch 100, a linear KL warm-up (the paper: 100 epochs), XLA. The run directory of each seed holds
-its metrics.json (Hungarian-matched accuracy, the many-to-one accuracy that a by-hand matching
+p(c) p(z|c) with K = --components categories, 40 latents and gated MLPs of 300 units by default
+(--latent-dim, --hidden-units), Adam 5e-4, batch 100, a linear KL warm-up (the paper: 100
+epochs), XLA. The run directory of each seed holds its metrics.json (Hungarian-matched accuracy, the many-to-one accuracy that a by-hand matching
 as in the paper allows, NMI and ARI of argmax q(c|x) against the digit labels
 on the 10,000 held-out images; IS log-likelihood and ELBO on --nll-examples of them),
 component_samples.png (one row of draws per category) and the SavedModel with its `cluster`
