@@ -3,15 +3,15 @@
 Each seed is `python -m trainers.train --model cpvae` on dynamically binarized MNIST (the first
 50,000 training images; the last 10,000 held out) with the paper's setup: a MoG conditional prior
 p(c) p(z|c) with K = --components categories, 40 latents and gated MLPs of 300 units by default
-(--latent-dim, --hidden-units), Adam 5e-4, batch 100, a linear KL warm-up (the paper: 100
-epochs), XLA. The run directory of each seed holds its metrics.json (Hungarian-matched accuracy, the many-to-one accuracy that a by-hand matching
-as in the paper allows, NMI and ARI of argmax q(c|x) against the digit labels
-on the 10,000 held-out images; IS log-likelihood and ELBO on --nll-examples of them),
-component_samples.png (one row of draws per category) and the SavedModel with its `cluster`
-signature. This script collects them into results.json and results.md next to the paper's
-94.6% accuracy and its negative ELBO for c = 10 (84.76). Finished seeds are skipped, a stopped seed
-resumes from its backup. --gmm-init-epoch N starts p(z|c) and q(c|x) from a Gaussian mixture
-fitted to the codes after N epochs (`trainers.initialize_from_gmm`; not in the paper).
+(--latent-dim, --hidden-units), Adam 5e-4, batch 100, a linear KL warm-up (the paper: 100 epochs),
+XLA. The run directory of each seed holds its metrics.json (Hungarian-matched accuracy, the
+many-to-one accuracy that a by-hand matching as in the paper allows, NMI and ARI of argmax q(c|x)
+against the digit labels on the 10,000 held-out images; IS log-likelihood and ELBO on
+--nll-examples of them), component_samples.png (one row of draws per category) and the SavedModel
+with its `cluster` signature. This script collects them into results.json and results.md next to
+the paper's 94.6% accuracy and its negative ELBO for c = 10 (84.76). Finished seeds are skipped, a
+stopped seed resumes from its backup. --gmm-init-epoch N starts p(z|c) and q(c|x) from a Gaussian
+mixture fitted to the codes after N epochs (`trainers.initialize_from_gmm`; not in the paper).
 
   python benchmarks/cpvae_mnist.py --data-dir MNIST_DIR --out-dir benchmarks/results/cpvae_mnist
 """
