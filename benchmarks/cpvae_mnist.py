@@ -44,6 +44,9 @@ def parse_args(argv=None):
                    help="widths of the gated hidden layers of encoder and decoder (the paper: 300 300)")
     p.add_argument("--z-input", choices=["probabilities", "category"], default="probabilities",
                    help="what q(z|x, c) takes beside h(x): pi(x) (the paper) or the sampled c")
+    p.add_argument("--decoder-input", choices=["z_and_c", "z"], default="z_and_c",
+                   help="what the decoder takes: z and c (the paper's p(x|z, c)) or z alone "
+                        "(p(x|z), as in VaDE; not in the paper)")
     p.add_argument("--freeze-prior", action="store_true",
                    help="keep p(z|c) at its random initialisation (the authors' public code)")
     p.add_argument("--gmm-init-epoch", type=int, default=0,
@@ -81,7 +84,8 @@ def seed_flags(args, seed):
             str(args.warmup_epochs), "--epochs", str(args.epochs), "--batch-size", "100",
             "--learning-rate", "5e-4", "--lr-warmup-steps", "0", "--jit-compile",
             "--nll-samples", str(args.nll_samples), "--nll-examples", str(args.nll_examples),
-            "--cpvae-z-input", args.z_input, "--seed", str(seed), "--verbose", str(args.verbose)] + \
+            "--cpvae-z-input", args.z_input, "--cpvae-decoder-input", args.decoder_input,
+            "--seed", str(seed), "--verbose", str(args.verbose)] + \
         (["--freeze-prior"] if args.freeze_prior else []) + \
         (["--cpvae-gmm-init-epoch", str(args.gmm_init_epoch), "--cpvae-gmm-covariance",
           args.gmm_covariance] if args.gmm_init_epoch else [])

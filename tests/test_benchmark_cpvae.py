@@ -54,10 +54,13 @@ def test_the_gmm_initialisation_and_size_flags_reach_the_training_run():
     plain = mnist.seed_flags(mnist.parse_args(["--data-dir", "D"]), 0)
     assert parse_config(build_parser("t"), plain + ["--run-dir", "R"])["cpvae_gmm_init_epoch"] == 0
     assert parse_config(build_parser("t"), plain + ["--run-dir", "R"])["latent_dim"] == 40
+    assert parse_config(build_parser("t"), plain + ["--run-dir", "R"])["cpvae_decoder_input"] == "z_and_c"
     sized = mnist.seed_flags(mnist.parse_args(["--data-dir", "D", "--latent-dim", "10",
-                                               "--hidden-units", "500", "500", "2000"]), 0)
+                                               "--hidden-units", "500", "500", "2000",
+                                               "--decoder-input", "z"]), 0)
     config = parse_config(build_parser("t"), sized + ["--run-dir", "R"])
     assert config["latent_dim"] == 10 and list(config["hidden_units"]) == [500, 500, 2000]
+    assert config["cpvae_decoder_input"] == "z"
     for wrong in (["--epochs", "2", "--gmm-init-epoch", "3"], ["--gmm-init-epoch", "1", "--freeze-prior"],
                   ["--latent-dim", "0"], ["--hidden-units", "300", "0"]):
         with pytest.raises(SystemExit):

@@ -64,6 +64,32 @@ def test_an_unknown_z_input_is_a_clear_error():
         small_cpvae(z_input="relaxed")
 
 
+def test_an_unknown_decoder_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="decoder_input"):
+        small_cpvae(decoder_input="c")
+
+
+def test_a_decoder_on_z_alone_ignores_c_and_survives_save_and_load(tmp_path):
+    """decoder_input="z": p(x|z), the decoder built on z only; the code's c changes nothing, while
+    the paper's p(x|z, c) decodes the same z differently for another c."""
+    x = binary_images(6)
+    z = tf.random.stateless_normal([6, 2], seed=[4, 2])
+    codes = [tf.concat([z, tf.one_hot(tf.fill([6], k), 3)], -1) for k in range(3)]
+    model = small_cpvae(decoder_input="z")
+    assert list(model.decoder.input_dims) == [2]
+    params = [model.likelihood_params(code).numpy() for code in codes]
+    for other in params[1:]:
+        np.testing.assert_array_equal(other, params[0])
+    paper = small_cpvae()
+    assert list(paper.decoder.input_dims) == [2, 3]
+    assert not np.allclose(paper.likelihood_params(codes[0]), paper.likelihood_params(codes[1]))
+    model.save(tmp_path / "cpvae.keras")
+    loaded = keras.models.load_model(tmp_path / "cpvae.keras")
+    assert loaded.decoder_input == "z"
+    np.testing.assert_allclose(loaded.likelihood_params(codes[2]), params[0], rtol=1e-6)
+    np.testing.assert_allclose(loaded.cluster(x), model.cluster(x), rtol=1e-6)
+
+
 def test_sampled_categories_follow_q_c_given_x_and_are_one_hot():
     model = small_cpvae()
     x = tf.constant(binary_images(2))
@@ -95,9 +121,10 @@ def test_component_samples_follow_p_z_given_c():
     np.testing.assert_allclose(c.numpy().mean(0), q_c, atol=0.01)
 
 
-@pytest.mark.parametrize("z_input", ["probabilities", "category"])
-def test_every_prior_parameter_gets_a_gradient_and_changes_in_training(z_input):
-    model = small_cpvae(z_input=z_input)
+@pytest.mark.parametrize("z_input, decoder_input", [("probabilities", "z_and_c"),
+                                                     ("category", "z_and_c"), ("probabilities", "z")])
+def test_every_prior_parameter_gets_a_gradient_and_changes_in_training(z_input, decoder_input):
+    model = small_cpvae(z_input=z_input, decoder_input=decoder_input)
     model.compile(keras.optimizers.Adam(1e-2))
     x = binary_images(64)
     with tf.GradientTape() as tape:

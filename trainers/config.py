@@ -79,6 +79,10 @@ def build_parser(description):
                         "(the paper's Fig. 2; one q(z|x) for every c, so the KL term ties q(c|x) to "
                         "the component p(z|c) the encoding lies in) or the sampled one-hot category "
                         "(one Gaussian per category)")
+    g.add_argument("--cpvae-decoder-input", choices=["z_and_c", "z"], default="z_and_c",
+                   help="cpvae: what the decoder takes: z and c (the paper's p(x|z, c)) or z alone "
+                        "(p(x|z), as in VaDE; c then reaches the bound only through the prior "
+                        "terms, so q(c|x) follows the mixture component of the encoding)")
     add_gmm_init_flags(g)
     g.add_argument("--hyper-dim", type=int, default=None,
                    help="vhp/ladder: dimension of the hyper latent zeta / t (default: --latent-dim "
@@ -366,7 +370,8 @@ def _build_model(config, shape, train_images, steps_per_epoch, steps_per_executi
                             seed=config["seed"], initial_temperature=config["temperature"],
                             min_temperature=config["min_temperature"],
                             temperature_rate=config["temperature_rate"],
-                            z_input=config.get("cpvae_z_input", "probabilities"))
+                            z_input=config.get("cpvae_z_input", "probabilities"),
+                            decoder_input=config.get("cpvae_decoder_input", "z_and_c"))
     elif networks is None:
         model = build_hvae(shape, prior, likelihood,
                            latent_dims=(config.get("z1_dim") or config["latent_dim"],

@@ -13,6 +13,14 @@ the default). With `z_input="category"`, q(z|x, c_k) takes the one-hot c_k and c
 encoding inside every component at once, so the KL term no longer says which category x belongs
 to; only the decoder's use of c does (measured on MNIST: benchmarks/README.md).
 
+What the decoder sees (`decoder_input`). The paper's p(x|z, c) (Sec. 3.1) decodes [z, c]
+(`decoder_input="z_and_c"`, the default): c is then also a code for the image, and the
+reconstruction term rewards any q(c|x) that helps the decoder, whether or not it follows the
+components p(z|c_k) the encodings lie in. With `decoder_input="z"` the decoder is p(x|z), as in
+VaDE (Jiang et al. 2017, Eq. 2), and c reaches the ELBO only through the prior terms: with the
+paper's z head, q(c|x) is then pulled towards the mixture responsibilities of its encoding alone.
+*Not in the paper*: an option for clustering, measured on MNIST in benchmarks/README.md.
+
 The prior is any mixture prior layer (`num_components` K): its mixture weights are p(c), its
 components p(z|c_k) (the MoG prior: learned means and scales, uniform or learned weights; the
 VampPrior: q(z|u_k)). Both KL terms are exact: the first over the K categories, the second with
@@ -73,23 +81,30 @@ class CPVAE(LatentModel):
         tau_t = max(min, initial * exp(-rate * t)), t the training step.
       z_input: "probabilities" (the paper: q(z|x, c) = q(z|x) from [h(x), pi(x)]) or "category"
         (q(z|x, c_k) from [h(x), one-hot c_k], a different Gaussian per category).
+      decoder_input: "z_and_c" (the paper: p(x|z, c), the decoder on [z, c]) or "z" (p(x|z), the
+        decoder on z alone, as in VaDE).
     """
 
     Z_INPUTS = ("probabilities", "category")
+    DECODER_INPUTS = ("z_and_c", "z")
 
     _SUBLAYERS = ("features", "encoder_z", "decoder")
 
     def __init__(self, features, encoder_z, decoder, prior, likelihood, objective=None, beta=None,
                  seed=0, initial_temperature=1.0, min_temperature=0.5, temperature_rate=1e-4,
-                 z_input="probabilities", **kwargs):
+                 z_input="probabilities", decoder_input="z_and_c", **kwargs):
         k = prior.num_components
         if k is None:
             raise ValueError(f"Expected a mixture prior (num_components K) for the CP-VAE's p(c) "
                              f"p(z|c). Received: {type(prior).__name__}")
+        if decoder_input not in self.DECODER_INPUTS:
+            raise ValueError(f"Expected `decoder_input` one of {self.DECODER_INPUTS}. Received: "
+                             f"{decoder_input!r}")
         d, shape = prior.latent_dim, tuple(features.input_shape_)
         expected = {"encoder_z latent_dim": (encoder_z.latent_dim, d),
                     "encoder_z inputs": (list(encoder_z.input_dims), [features.units, k]),
-                    "decoder inputs": (list(decoder.input_dims), [d, k]),
+                    "decoder inputs": (list(decoder.input_dims),
+                                       _decoder_input_dims(decoder_input, d, k)),
                     "decoder output": (tuple(decoder.output_shape_), shape)}
         wrong = {name: v for name, v in expected.items() if v[0] != v[1]}
         if wrong:
@@ -109,7 +124,7 @@ class CPVAE(LatentModel):
         self.temperature_rate = float(temperature_rate)
         if z_input not in self.Z_INPUTS:
             raise ValueError(f"Expected `z_input` one of {self.Z_INPUTS}. Received: {z_input!r}")
-        self.z_input = z_input
+        self.z_input, self.decoder_input = z_input, decoder_input
         self._attach(prior, likelihood, objective, beta)
 
     def _layers_and_input_shapes(self, input_shape):
@@ -224,7 +239,8 @@ class CPVAE(LatentModel):
         return tf.reduce_sum(c * log_pc, axis=-1) + self._p_z_given_c(inference.prior, c).log_prob(z)
 
     def likelihood_params(self, code):
-        return self.decoder(list(self.split(code)))
+        z, c = self.split(code)
+        return self.decoder([z, c] if self.decoder_input == "z_and_c" else [z])
 
     def kl_divergence(self, inference, sample, log_prior):
         """KL(q(c|x) || p(c)) + sum_k pi_k KL(q(z|x, c_k) || p(z|c_k)), exact (Eqs. 8-9)."""
@@ -295,8 +311,13 @@ class CPVAE(LatentModel):
         ser = keras.saving.serialize_keras_object
         return dict(self._base_config(), initial_temperature=self.initial_temperature,
                     min_temperature=self.min_temperature, temperature_rate=self.temperature_rate,
-                    z_input=self.z_input,
+                    z_input=self.z_input, decoder_input=self.decoder_input,
                     **{name: ser(getattr(self, name)) for name in self._SUBLAYERS})
+
+
+def _decoder_input_dims(decoder_input, d, k):
+    """The decoder's input widths: [D, K] for p(x|z, c), [D] for p(x|z)."""
+    return [d, k] if decoder_input == "z_and_c" else [d]
 
 
 class _PseudoInputEncoder:
@@ -314,8 +335,8 @@ class _PseudoInputEncoder:
 
 def build_cpvae(data_shape, prior, likelihood, hidden_units=(300, 300), gated=True, **kwargs):
     """The CP-VAE with MLPs: h(x) = hidden_units, q(z|x, c) one layer on [h, pi(x)] (or [h, c],
-    `z_input`), and p(x|z, c)
-    an MLP on [z, c] (`hidden_units` reversed).
+    `z_input`), and p(x|z, c) an MLP on [z, c] (or p(x|z) on z, `decoder_input`; `hidden_units`
+    reversed).
 
     Args:
       data_shape: (H, W, C).
@@ -323,7 +344,7 @@ def build_cpvae(data_shape, prior, likelihood, hidden_units=(300, 300), gated=Tr
       likelihood: a likelihood layer.
       hidden_units: widths of h(x); the last is F.
       gated: gated dense layers (VampPrior paper) or ReLU.
-      kwargs: objective, beta, seed, temperature settings, z_input, name.
+      kwargs: objective, beta, seed, temperature settings, z_input, decoder_input, name.
     """
     units = tuple(int(u) for u in hidden_units)
     d, k = prior.latent_dim, prior.num_components
@@ -333,6 +354,8 @@ def build_cpvae(data_shape, prior, likelihood, hidden_units=(300, 300), gated=Tr
     return CPVAE(FeatureNetwork(data_shape, units, gated=gated, name="h_x"),
                  ConditionalGaussian(d, [units[-1], k], branch_units=(), hidden_units=(units[-1],),
                                      gated=gated, name="q_z"),
-                 ConditionalDecoder(data_shape, [d, k], branch_units=(),
+                 ConditionalDecoder(data_shape,
+                                    _decoder_input_dims(kwargs.get("decoder_input", "z_and_c"), d, k),
+                                    branch_units=(),
                                     hidden_units=tuple(reversed(units)), gated=gated, name="p_x"),
                  prior, likelihood, **kwargs)
