@@ -31,6 +31,7 @@ def test_a_seed_records_its_clustering_and_the_gmm_probe_reads_its_model(tmp_pat
     record = json.loads(records.read_text().splitlines()[0])
     assert record == json.loads(capsys.readouterr().out.splitlines()[-1])
     assert record["z_input"] == "probabilities" and record["categories"] == 10
+    assert record["decoder_input"] == "z_and_c"
     # the head's accuracy is the one the run measured, on the same binarized held-out images
     assert record["head"]["accuracy"] == pytest.approx(seed["accuracy"])
     assert record["head"]["majority_accuracy"] == pytest.approx(seed["majority_accuracy"])
