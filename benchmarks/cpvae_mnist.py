@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from trainers.cli import ArgumentParser, run  # noqa: E402
+from trainers.cpvae import CPVAE  # noqa: E402
 from trainers.cpvae_init import COVARIANCE_TYPES  # noqa: E402
 
 PAPER_ACCURACY, PAPER_NEG_ELBO = 0.946, 84.76
@@ -42,9 +43,9 @@ def parse_args(argv=None):
                    help="dimension of z (the paper: 40)")
     p.add_argument("--hidden-units", type=int, nargs="+", default=[300, 300],
                    help="widths of the gated hidden layers of encoder and decoder (the paper: 300 300)")
-    p.add_argument("--z-input", choices=["probabilities", "category"], default="probabilities",
+    p.add_argument("--z-input", choices=list(CPVAE.Z_INPUTS), default="probabilities",
                    help="what q(z|x, c) takes beside h(x): pi(x) (the paper) or the sampled c")
-    p.add_argument("--decoder-input", choices=["z_and_c", "z"], default="z_and_c",
+    p.add_argument("--decoder-input", choices=list(CPVAE.DECODER_INPUTS), default="z_and_c",
                    help="what the decoder takes: z and c (the paper's p(x|z, c)) or z alone "
                         "(p(x|z), as in VaDE; not in the paper)")
     p.add_argument("--freeze-prior", action="store_true",

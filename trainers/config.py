@@ -24,7 +24,8 @@ from trainers.distribute import STRATEGIES, is_distributed
 from trainers.learning_rate import learning_rate_for
 from trainers.objectives import get_objective
 from trainers.cpvae import build_cpvae
-from trainers.cpvae_init import add_gmm_init_flags, check_gmm_init_config
+from trainers.cpvae_flags import add_cpvae_flags
+from trainers.cpvae_init import check_gmm_init_config
 from trainers.hvae import build_hvae
 from trainers.ladder import BlockSchedule, LaDDer
 from trainers.vae import VAE
@@ -74,16 +75,7 @@ def build_parser(description):
                    help="keep the prior's parameters at their random initialisation (not trained): "
                         "an ablation, e.g. the CP-VAE as the authors' public code trains it, whose "
                         "p(z|c) never reaches the optimiser")
-    g.add_argument("--cpvae-z-input", choices=["probabilities", "category"], default="probabilities",
-                   help="cpvae: what q(z|x, c) takes beside h(x): the category probabilities pi(x) "
-                        "(the paper's Fig. 2; one q(z|x) for every c, so the KL term ties q(c|x) to "
-                        "the component p(z|c) the encoding lies in) or the sampled one-hot category "
-                        "(one Gaussian per category)")
-    g.add_argument("--cpvae-decoder-input", choices=["z_and_c", "z"], default="z_and_c",
-                   help="cpvae: what the decoder takes: z and c (the paper's p(x|z, c)) or z alone "
-                        "(p(x|z), as in VaDE; c then reaches the bound only through the prior "
-                        "terms, so q(c|x) follows the mixture component of the encoding)")
-    add_gmm_init_flags(g)
+    add_cpvae_flags(g)
     g.add_argument("--hyper-dim", type=int, default=None,
                    help="vhp/ladder: dimension of the hyper latent zeta / t (default: --latent-dim "
                         "for vhp; half of it, at least 1, for ladder)")
