@@ -69,7 +69,9 @@ def measure(run_dir, train, held, held_labels, args):
     head = np.argmax(batched(model.cluster, held), axis=-1)
     record = {"run_dir": str(run_dir), "categories": int(model.num_clusters),
               "z_input": getattr(model, "z_input", None),
-              "decoder_input": getattr(model, "decoder_input", None), "head": scores(head, held_labels)}
+              "decoder_input": getattr(model, "decoder_input", None),
+              "prior_covariance": getattr(model.prior, "covariance", "diagonal"),
+              "head": scores(head, held_labels)}
     from tfpriors.datasets import fixed_binarize
     bits = fixed_binarize(train[:args.encodings], seed=1).astype(np.float32)
     z_train = batched(lambda x: model.posterior(x).mean(), bits)

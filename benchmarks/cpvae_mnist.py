@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from trainers.cli import ArgumentParser, run  # noqa: E402
 from trainers.cpvae import CPVAE  # noqa: E402
 from trainers.cpvae_init import COVARIANCE_TYPES  # noqa: E402
+from tfpriors.priors import MixtureOfGaussiansPrior  # noqa: E402
 
 PAPER_ACCURACY, PAPER_NEG_ELBO = 0.946, 84.76
 
@@ -48,6 +49,9 @@ def parse_args(argv=None):
     p.add_argument("--decoder-input", choices=list(CPVAE.DECODER_INPUTS), default="z_and_c",
                    help="what the decoder takes: z and c (the paper's p(x|z, c)) or z alone "
                         "(p(x|z), as in VaDE; not in the paper)")
+    p.add_argument("--prior-covariance", choices=list(MixtureOfGaussiansPrior.COVARIANCES),
+                   default="diagonal",
+                   help="covariances of p(z|c_k): diagonal (the paper's Eq. 5) or full")
     p.add_argument("--freeze-prior", action="store_true",
                    help="keep p(z|c) at its random initialisation (the authors' public code)")
     p.add_argument("--gmm-init-epoch", type=int, default=0,
@@ -85,6 +89,7 @@ def seed_flags(args, seed):
             str(args.warmup_epochs), "--epochs", str(args.epochs), "--batch-size", "100",
             "--learning-rate", "5e-4", "--lr-warmup-steps", "0", "--jit-compile",
             "--nll-samples", str(args.nll_samples), "--nll-examples", str(args.nll_examples),
+            "--mog-covariance", args.prior_covariance,
             "--cpvae-z-input", args.z_input, "--cpvae-decoder-input", args.decoder_input,
             "--seed", str(seed), "--verbose", str(args.verbose)] + \
         (["--freeze-prior"] if args.freeze_prior else []) + \

@@ -58,10 +58,14 @@ def test_the_gmm_initialisation_and_size_flags_reach_the_training_run():
     assert parse_config(build_parser("t"), plain + ["--run-dir", "R"])["cpvae_decoder_input"] == "z_and_c"
     sized = mnist.seed_flags(mnist.parse_args(["--data-dir", "D", "--latent-dim", "10",
                                                "--hidden-units", "500", "500", "2000",
-                                               "--decoder-input", "z"]), 0)
+                                               "--decoder-input", "z",
+                                               "--prior-covariance", "full"]), 0)
     config = parse_config(build_parser("t"), sized + ["--run-dir", "R"])
     assert config["latent_dim"] == 10 and list(config["hidden_units"]) == [500, 500, 2000]
-    assert config["cpvae_decoder_input"] == "z"
+    assert config["cpvae_decoder_input"] == "z" and config["mog_covariance"] == "full"
+    assert parse_config(build_parser("t"), plain + ["--run-dir", "R"])["mog_covariance"] == "diagonal"
+    from trainers.config import _prior
+    assert _prior(config, (28, 28, 1), None).covariance == "full"
     for wrong in (["--epochs", "2", "--gmm-init-epoch", "3"], ["--gmm-init-epoch", "1", "--freeze-prior"],
                   ["--latent-dim", "0"], ["--hidden-units", "300", "0"]):
         with pytest.raises(SystemExit):

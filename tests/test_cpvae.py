@@ -18,10 +18,10 @@ from trainers.cpvae import build_cpvae, gumbel_from_normal
 SHAPE = (4, 4, 1)
 
 
-def small_cpvae(prior="mog", k=3, d=2, **kwargs):
+def small_cpvae(prior="mog", k=3, d=2, covariance="diagonal", **kwargs):
     keras.utils.set_random_seed(0)
-    layer = (MixtureOfGaussiansPrior(d, num_components=k, learn_weights=True) if prior == "mog"
-             else VampPrior(d, num_pseudo_inputs=k, input_shape_=SHAPE))
+    layer = (MixtureOfGaussiansPrior(d, num_components=k, learn_weights=True, covariance=covariance)
+             if prior == "mog" else VampPrior(d, num_pseudo_inputs=k, input_shape_=SHAPE))
     model = build_cpvae(SHAPE, layer, BernoulliLikelihood(), hidden_units=(8, 8), **kwargs)
     model.build()
     return model
@@ -30,6 +30,22 @@ def small_cpvae(prior="mog", k=3, d=2, **kwargs):
 @pytest.mark.parametrize("z_input", ["probabilities", "category"])
 def test_kl_decomposition_equals_the_monte_carlo_kl_of_the_joint(z_input):
     assert_kl_matches_monte_carlo(small_cpvae(z_input=z_input), binary_images(4), 40000, [3, 4])
+
+
+def _tilted(model):
+    """The small CP-VAE's full-covariance p(z|c_k) made clearly non-diagonal."""
+    rng = np.random.default_rng(7)
+    model.prior.raw_scale_tril.assign(rng.normal(size=(3, 3)).astype("float32"))
+    model.prior.loc.assign([[2.0, -1.0], [0.0, 0.5], [-3.0, 1.0]])
+    return model
+
+
+@pytest.mark.parametrize("z_input", ["probabilities", "category"])
+def test_kl_decomposition_with_full_covariance_components_equals_the_monte_carlo_kl(z_input):
+    model = _tilted(small_cpvae(z_input=z_input, covariance="full"))
+    tril = model.prior.scale_tril().numpy()
+    assert np.all(np.abs(tril[:, 1, 0]) > 0.05)
+    assert_kl_matches_monte_carlo(model, binary_images(4), 40000, [3, 4])
 
 
 def test_the_papers_z_head_gives_one_q_z_given_x_for_every_category():
@@ -113,6 +129,13 @@ def test_component_samples_follow_p_z_given_c():
         assert np.all(c.numpy()[:, k] == 1.0)
         np.testing.assert_allclose(z.numpy().mean(0), components.mean()[k], atol=0.02)
         np.testing.assert_allclose(z.numpy().std(0), components.stddev()[k], atol=0.02)
+    full = _tilted(small_cpvae(covariance="full"))
+    tril = full.prior.scale_tril().numpy()
+    for k in range(3):
+        _, code = full.sample_component(k, 50000, tf.constant([k, 8]))
+        z = full.split(code)[0].numpy()
+        np.testing.assert_allclose(z.mean(0), full.prior.loc.numpy()[k], atol=0.03)
+        np.testing.assert_allclose(np.cov(z.T), tril[k] @ tril[k].T, atol=0.05, rtol=0.03)
     # generation draws c from the aggregated posterior once it is estimated (Eq. 14)
     x = binary_images(50)
     q_c = model.estimate_aggregated_posterior(x)
@@ -121,10 +144,12 @@ def test_component_samples_follow_p_z_given_c():
     np.testing.assert_allclose(c.numpy().mean(0), q_c, atol=0.01)
 
 
-@pytest.mark.parametrize("z_input, decoder_input", [("probabilities", "z_and_c"),
-                                                     ("category", "z_and_c"), ("probabilities", "z")])
-def test_every_prior_parameter_gets_a_gradient_and_changes_in_training(z_input, decoder_input):
-    model = small_cpvae(z_input=z_input, decoder_input=decoder_input)
+@pytest.mark.parametrize("z_input, decoder_input, covariance", [
+    ("probabilities", "z_and_c", "diagonal"), ("category", "z_and_c", "diagonal"),
+    ("probabilities", "z", "diagonal"), ("probabilities", "z", "full")])
+def test_every_prior_parameter_gets_a_gradient_and_changes_in_training(z_input, decoder_input,
+                                                                       covariance):
+    model = small_cpvae(z_input=z_input, decoder_input=decoder_input, covariance=covariance)
     model.compile(keras.optimizers.Adam(1e-2))
     x = binary_images(64)
     with tf.GradientTape() as tape:
@@ -190,8 +215,10 @@ def test_importance_sampling_through_c_and_z_matches_the_closed_form_marginal():
     np.testing.assert_allclose(estimate.per_example, exact(x), atol=0.05)
 
 
-def test_trains_saves_and_exports_with_a_cluster_signature(tmp_path):
-    model = small_cpvae("vampprior", temperature_rate=1e-2)
+@pytest.mark.parametrize("prior, options", [("vampprior", {}),
+                                           ("mog", {"covariance": "full", "decoder_input": "z"})])
+def test_trains_saves_and_exports_with_a_cluster_signature(tmp_path, prior, options):
+    model = small_cpvae(prior, temperature_rate=1e-2, **options)
     model.compile(keras.optimizers.Adam(1e-3), jit_compile=True)
     x = binary_images(64)
     history = model.fit(x, batch_size=16, epochs=2, verbose=0)

@@ -45,6 +45,18 @@ def test_the_prior_becomes_the_mixture_fitted_to_the_codes(covariance_type):
     np.testing.assert_allclose(result["weights"], gmm.weights_, rtol=1e-6)
 
 
+def test_a_full_covariance_prior_takes_the_fitted_covariances_whole():
+    model = small_cpvae(k=3, d=2, covariance="full")
+    x, _ = clustered_images()
+    codes = _codes(model, x)
+    initialize_from_gmm(model, x, covariance_type="full", n_init=2, seed=3)
+    gmm = GaussianMixture(3, covariance_type="full", n_init=2, random_state=3,
+                          reg_covar=1e-6).fit(codes)
+    components = model.prior.distribution().components_distribution
+    np.testing.assert_allclose(components.mean(), gmm.means_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(components.covariance(), gmm.covariances_, rtol=2e-3, atol=1e-6)
+
+
 @pytest.mark.filterwarnings("ignore:Number of distinct clusters")   # k-means start on 3 points
 def test_a_dirichlet_process_mixture_switches_off_the_components_the_codes_do_not_need():
     from sklearn.mixture import BayesianGaussianMixture

@@ -37,6 +37,69 @@ def test_mog_log_prob_matches_numpy():
     np.testing.assert_allclose(prior.distribution().log_prob(z), expected, rtol=1e-5, atol=1e-5)
 
 
+def _random_full_mog(d=3, k=4, seed=1):
+    prior = MixtureOfGaussiansPrior(d, num_components=k, learn_weights=True, covariance="full")
+    prior.build()
+    rng = np.random.default_rng(seed)
+    prior.logits.assign(rng.normal(size=k).astype("float32"))
+    prior.loc.assign(rng.normal(size=(k, d)).astype("float32"))
+    prior.raw_scale_tril.assign(rng.normal(size=(k, d * (d + 1) // 2)).astype("float32"))
+    return prior
+
+
+def test_full_covariance_mog_log_prob_matches_scipy():
+    """covariance="full": L_k lower triangular with diagonal min_scale + softplus(raw), and the
+    density sum_k w_k N(z; mu_k, L_k L_k^T) by scipy."""
+    prior = _random_full_mog()
+    tril = prior.scale_tril().numpy()                                       # [4, 3, 3]
+    assert np.all(np.triu(tril, 1) == 0.0) and np.all(np.diagonal(tril, axis1=1, axis2=2) > 1e-3)
+    assert np.any(np.abs(np.tril(tril, -1)) > 0.1)                          # not diagonal
+    weights = softmax(prior.logits.numpy())
+    z = np.random.default_rng(2).normal(size=(9, 3)).astype("float32")
+    expected = np.log(sum(w * stats.multivariate_normal(m, l @ l.T).pdf(z)
+                          for w, m, l in zip(weights, prior.loc.numpy(), tril)))
+    np.testing.assert_allclose(prior.distribution().log_prob(z), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_full_covariance_mog_samples_follow_the_density():
+    prior = _random_full_mog(d=2, k=2)
+    prior.loc.assign([[-6.0, 0.0], [6.0, 1.0]])
+    prior.logits.assign(np.log([0.3, 0.7]).astype("float32"))
+    z = prior.distribution().sample(60000, seed=[5, 6]).numpy()
+    tril = prior.scale_tril().numpy()
+    for k, side in enumerate([z[:, 0] < 0, z[:, 0] > 0]):
+        np.testing.assert_allclose(side.mean(), [0.3, 0.7][k], atol=0.01)
+        np.testing.assert_allclose(np.cov(z[side].T), tril[k] @ tril[k].T, atol=0.05, rtol=0.05)
+
+
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_mog_takes_given_components(covariance):
+    """assign_components(mu, Sigma, w): a full prior takes Sigma whole, a diagonal one its diagonal."""
+    prior = MixtureOfGaussiansPrior(2, num_components=2, learn_weights=True, covariance=covariance)
+    prior.build()
+    sigma = np.array([[[1.0, 0.6], [0.6, 2.0]], [[0.5, -0.2], [-0.2, 0.3]]])
+    prior.assign_components([[1.0, 2.0], [-1.0, 0.0]], sigma, [0.25, 0.75])
+    components = prior.distribution().components_distribution
+    expected = sigma if covariance == "full" else sigma * np.eye(2)
+    np.testing.assert_allclose(components.covariance(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(components.mean(), [[1.0, 2.0], [-1.0, 0.0]])
+    np.testing.assert_allclose(softmax(prior.logits.numpy()), [0.25, 0.75], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"Expected loc \[2, 2\] and covariance \[2, 2, 2\]"):
+        prior.assign_components(np.zeros((3, 2)), sigma)
+
+
+def test_full_mog_rejects_a_covariance_that_is_not_positive_definite_and_survives_saving():
+    prior = _random_full_mog(d=2, k=2)
+    with pytest.raises(ValueError, match="positive-definite"):
+        prior.assign_components(np.zeros((2, 2)), np.array([[[1.0, 2.0], [2.0, 1.0]]] * 2))
+    clone = MixtureOfGaussiansPrior.from_config(prior.get_config())
+    clone.build()
+    clone.set_weights(prior.get_weights())
+    z = np.random.default_rng(3).normal(size=(5, 2)).astype("float32")
+    assert clone.covariance == "full"
+    np.testing.assert_allclose(clone.distribution().log_prob(z), prior.distribution().log_prob(z))
+
+
 def test_vampprior_log_prob_is_mixture_of_posteriors_at_pseudo_inputs():
     model = make_vae("vampprior")
     rng = np.random.default_rng(2)
@@ -87,7 +150,8 @@ def test_vampprior_samples_follow_the_density():
 
 
 @pytest.mark.parametrize("kwargs", [dict(num_components=0), dict(num_components=-2),
-                                    dict(num_components=2.5), dict(init_scale=-1.0)])
+                                    dict(num_components=2.5), dict(init_scale=-1.0),
+                                    dict(covariance="spherical")])
 def test_mog_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="Expected"):
         MixtureOfGaussiansPrior(2, **kwargs)

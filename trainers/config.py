@@ -112,6 +112,8 @@ def build_parser(description):
                    help="the prior p(z); vhp: hierarchical prior of Klushyn et al. 2019")
     g.add_argument("--components", type=int, default=50,
                    help="K: mixture components (mog) or pseudo-inputs (vampprior; the paper uses 500)")
+    g.add_argument("--mog-covariance", choices=list(MixtureOfGaussiansPrior.COVARIANCES),
+                   default="diagonal", help="mog: diagonal (the papers') or full covariances")
     g.add_argument("--pseudo-init", choices=["noise", "data"], default="noise",
                    help="vampprior: initialise pseudo-inputs from N(0.05, 0.01) or random training images")
     g.add_argument("--fixed-pseudo-inputs", action="store_true",
@@ -283,7 +285,8 @@ def _prior(config, shape, train_images):
                                  num_samples=config["vhp_samples"], bound=config["vhp_bound"],
                                  hyper_prior=hyper_prior)
     if config["prior"] == "mog":
-        return MixtureOfGaussiansPrior(d, num_components=k, learn_weights=config["learn_weights"])
+        return MixtureOfGaussiansPrior(d, num_components=k, learn_weights=config["learn_weights"],
+                                       covariance=config.get("mog_covariance", "diagonal"))
     prior = VampPrior(d, num_pseudo_inputs=k, input_shape_=shape, init=config["pseudo_init"],
                       learn_weights=config["learn_weights"],
                       trainable_pseudo_inputs=not config["fixed_pseudo_inputs"])

@@ -25,6 +25,8 @@ The prior is any mixture prior layer (`num_components` K): its mixture weights a
 components p(z|c_k) (the MoG prior: learned means and scales, uniform or learned weights; the
 VampPrior: q(z|u_k)). Both KL terms are exact: the first over the K categories, the second with
 q(z|x, c_k) evaluated for every k (one batched call) and TFP's registered Gaussian KL.
+*Not in the paper*: the MoG prior with covariance="full" gives p(z|c_k) = N(mu_k, L_k L_k^T),
+whose KL from the diagonal q(z|x, c_k) is TFP's closed form for two linear-operator Gaussians.
 
 Sampling c. The code of the latent interface is [z, one-hot c] (D + K); the noise is D + K
 standard normals, the last K turned into Gumbel(0, 1) noise g = -log(-log Phi(eps)). The drawn
@@ -169,11 +171,15 @@ class CPVAE(LatentModel):
         return log_pc, self.prior.component_distribution(prior)
 
     def _p_z_given_c(self, prior, c):
-        """p(z|c) for one-hot (or straight-through) c [..., K]: N(c mu, diag (c sigma)^2)."""
+        """p(z|c) for one-hot (or straight-through) c [..., K]: N(c mu, diag (c sigma)^2), or
+        N(c mu, (c L)(c L)^T) for full-covariance components p(z|c_k) = N(mu_k, L_k L_k^T)."""
         components = self.prior.component_distribution(prior)
-        loc, scale = components.mean(), components.stddev()                  # [K, D]
-        return tfd.MultivariateNormalDiag(loc=tf.einsum("...k,kd->...d", c, loc),
-                                          scale_diag=tf.einsum("...k,kd->...d", c, scale))
+        loc = tf.einsum("...k,kd->...d", c, components.mean())
+        if _has_full_covariance(components):
+            return tfd.MultivariateNormalTriL(
+                loc=loc, scale_tril=tf.einsum("...k,kij->...ij", c, components.scale.to_dense()))
+        return tfd.MultivariateNormalDiag(loc=loc,
+                                          scale_diag=tf.einsum("...k,kd->...d", c, components.stddev()))
 
     # ------------------------------------------------------------------ latent interface
     def infer(self, x):
@@ -252,8 +258,12 @@ class CPVAE(LatentModel):
         loc, log_var = self._all_categories(inference.context["h"], logits,
                                             inference.context.get("q_z"))     # [K or 1, B, D]
         q_all = diagonal_gaussian(loc, log_var)                               # batch [K, B]
-        p_all = tfd.MultivariateNormalDiag(loc=components.mean()[:, None, :],
-                                           scale_diag=components.stddev()[:, None, :])
+        if _has_full_covariance(components):
+            p_all = tfd.MultivariateNormalTriL(loc=components.mean()[:, None, :],
+                                               scale_tril=components.scale.to_dense()[:, None])
+        else:
+            p_all = tfd.MultivariateNormalDiag(loc=components.mean()[:, None, :],
+                                               scale_diag=components.stddev()[:, None, :])
         kl_z = closed_form_kl(q_all, p_all)                                   # [K, B]
         return kl_c + tf.reduce_sum(tf.transpose(pi) * kl_z, axis=0)
 
@@ -313,6 +323,12 @@ class CPVAE(LatentModel):
                     min_temperature=self.min_temperature, temperature_rate=self.temperature_rate,
                     z_input=self.z_input, decoder_input=self.decoder_input,
                     **{name: ser(getattr(self, name)) for name in self._SUBLAYERS})
+
+
+def _has_full_covariance(components):
+    """Whether the components p(z|c_k) (a Gaussian with batch [K]) have a scale that is not
+    diagonal (the MoG prior with covariance="full")."""
+    return not isinstance(components.scale, tf.linalg.LinearOperatorDiag)
 
 
 def _decoder_input_dims(decoder_input, d, k):

@@ -14,8 +14,9 @@ mixture prior are therefore usually started from a mixture fitted to a pretraine
      Dirichlet-process mixture truncated at K (BayesianGaussianMixture, as LaDDer's hyper prior),
      which leaves the components the codes do not need with weight ~0: weights w_k, means mu_k,
      covariances S_k;
-  3. p(z|c_k) <- N(mu_k, diag S_k) (the diagonal of a full S_k), and p(c) <- w if the prior learns
-     its weights;
+  3. p(z|c_k) <- N(mu_k, S_k), and p(c) <- w if the prior learns its weights (a prior with
+     diagonal covariances keeps the diagonal of a full S_k; `MixtureOfGaussiansPrior.
+     assign_components`);
   4. q(c|x) <- the mixture's responsibilities r_nk = p(k|m_n): the cluster head (one dense layer on
      h(x)) is fitted to them by cross-entropy, sum_n sum_k -r_nk log pi_k(x_n), with Adam; h(x)
      and everything else stay as trained.
@@ -82,7 +83,8 @@ def initialize_from_gmm(model, images, covariance_type="diag", n_init=3, head_ep
     Args:
       model: a built `CPVAE` whose prior is a `MixtureOfGaussiansPrior` with K components.
       images: [N, H, W, C] training images (binarized as the model sees them), N >= K.
-      covariance_type: "diag" or "full" covariances for the EM fit (p(z|c_k) keeps the diagonal).
+      covariance_type: "diag" or "full" covariances for the fit (a prior with diagonal
+        covariances keeps the diagonal; one with covariance="full" takes S_k whole).
       n_init: EM restarts; the best log-likelihood is kept.
       head_epochs: passes over the images fitting the cluster head to the responsibilities.
       batch_size: images per encoder call and per head step.
@@ -120,14 +122,9 @@ def initialize_from_gmm(model, images, covariance_type="diag", n_init=3, head_ep
     fitted = codes if fit_codes is None or fit_codes >= len(codes) else \
         codes[np.random.default_rng(seed).choice(len(codes), fit_codes, replace=False)]
     gmm = _fit_mixture(fitted, k, mixture, covariance_type, n_init, seed)
-    variances = gmm.covariances_ if covariance_type == "diag" else \
-        np.stack([np.diag(c) for c in gmm.covariances_])                              # [K, D]
-    prior = model.prior
-    scale = np.maximum(np.sqrt(variances) - prior.min_scale, 1e-6)
-    prior.loc.assign(gmm.means_.astype(np.float32))
-    prior.raw_scale.assign(np.log(np.expm1(scale)).astype(np.float32))    # softplus^-1
-    if prior.learn_weights:
-        prior.logits.assign(np.log(gmm.weights_).astype(np.float32))
+    covariances = np.stack([np.diag(c) for c in gmm.covariances_]) \
+        if covariance_type == "diag" else gmm.covariances_                             # [K, D, D]
+    model.prior.assign_components(gmm.means_, covariances, gmm.weights_)
 
     features = _in_batches(model.features, images, batch_size)                       # [N, F]
     responsibilities = gmm.predict_proba(codes).astype(np.float32)                    # [N, K]
@@ -214,7 +211,8 @@ def add_gmm_init_flags(group):
                             "q(c|x) from it (trainers/cpvae_init.py, as VaDE starts its clusters); "
                             "needs --prior mog; 0: off")
     group.add_argument("--cpvae-gmm-covariance", choices=list(COVARIANCE_TYPES), default="diag",
-                       help="cpvae: covariances of that mixture's fit (p(z|c) keeps their diagonal)")
+                       help="cpvae: covariances of that mixture's fit (p(z|c) keeps their "
+                            "diagonal unless --mog-covariance full)")
     group.add_argument("--cpvae-gmm-mixture", choices=list(MIXTURES), default="em",
                        help="cpvae: that mixture fitted by EM, or by variational inference for a "
                             "Dirichlet-process mixture truncated at --components, which gives the "
