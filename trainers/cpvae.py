@@ -173,13 +173,8 @@ class CPVAE(LatentModel):
     def _p_z_given_c(self, prior, c):
         """p(z|c) for one-hot (or straight-through) c [..., K]: N(c mu, diag (c sigma)^2), or
         N(c mu, (c L)(c L)^T) for full-covariance components p(z|c_k) = N(mu_k, L_k L_k^T)."""
-        components = self.prior.component_distribution(prior)
-        loc = tf.einsum("...k,kd->...d", c, components.mean())
-        if _has_full_covariance(components):
-            return tfd.MultivariateNormalTriL(
-                loc=loc, scale_tril=tf.einsum("...k,kij->...ij", c, components.scale.to_dense()))
-        return tfd.MultivariateNormalDiag(loc=loc,
-                                          scale_diag=tf.einsum("...k,kd->...d", c, components.stddev()))
+        return _gaussian_from_components(self.prior.component_distribution(prior),
+                                         lambda t: tf.tensordot(c, t, axes=[[-1], [0]]))
 
     # ------------------------------------------------------------------ latent interface
     def infer(self, x):
@@ -258,12 +253,7 @@ class CPVAE(LatentModel):
         loc, log_var = self._all_categories(inference.context["h"], logits,
                                             inference.context.get("q_z"))     # [K or 1, B, D]
         q_all = diagonal_gaussian(loc, log_var)                               # batch [K, B]
-        if _has_full_covariance(components):
-            p_all = tfd.MultivariateNormalTriL(loc=components.mean()[:, None, :],
-                                               scale_tril=components.scale.to_dense()[:, None])
-        else:
-            p_all = tfd.MultivariateNormalDiag(loc=components.mean()[:, None, :],
-                                               scale_diag=components.stddev()[:, None, :])
+        p_all = _gaussian_from_components(components, lambda t: t[:, None])   # batch [K, 1]
         kl_z = closed_form_kl(q_all, p_all)                                   # [K, B]
         return kl_c + tf.reduce_sum(tf.transpose(pi) * kl_z, axis=0)
 
@@ -325,10 +315,15 @@ class CPVAE(LatentModel):
                     **{name: ser(getattr(self, name)) for name in self._SUBLAYERS})
 
 
-def _has_full_covariance(components):
-    """Whether the components p(z|c_k) (a Gaussian with batch [K]) have a scale that is not
-    diagonal (the MoG prior with covariance="full")."""
-    return not isinstance(components.scale, tf.linalg.LinearOperatorDiag)
+def _gaussian_from_components(components, transform):
+    """A Gaussian whose mean and scale are `transform` of the components' (p(z|c_k), batch [K]):
+    `transform` maps the leading K axis of the means [K, D] and of the standard deviations [K, D]
+    or, for full covariances (a scale that is not diagonal: the MoG prior with covariance="full"),
+    of the Cholesky factors [K, D, D]."""
+    loc = transform(components.mean())
+    if isinstance(components.scale, tf.linalg.LinearOperatorDiag):
+        return tfd.MultivariateNormalDiag(loc=loc, scale_diag=transform(components.stddev()))
+    return tfd.MultivariateNormalTriL(loc=loc, scale_tril=transform(components.scale.to_dense()))
 
 
 def _decoder_input_dims(decoder_input, d, k):
