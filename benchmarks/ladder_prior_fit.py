@@ -67,6 +67,10 @@ def parse_args(argv=None):
     p.add_argument("--hidden-units", type=int, default=300, help="width of the VAE's gated MLPs")
     p.add_argument("--prior-hidden-units", type=int, default=256,
                    help="width of the two gated layers of VHP's and LaDDer's networks")
+    p.add_argument("--prior-identity-scale", type=float, default=None,
+                   help="vhp, ladder, ladder_iw with t of D dimensions: residual prior-VAE networks "
+                        "that start as the identity map with this scale, N(t, s^2 I) and "
+                        "N(z, s^2 I) (default: the usual random start)")
     p.add_argument("--gmm-components", type=int, default=100, help="components of the GMM prior")
     p.add_argument("--pseudo-inputs", type=int, default=500, help="VampPrior's pseudo-inputs K")
     p.add_argument("--max-components", type=int, default=50, help="LaDDer's DP truncation level")
@@ -146,13 +150,14 @@ def make_prior(name, args, d, m):
                          init="data" if name == "vampprior_data" else "noise")
     if name == "vhp":
         return HierarchicalPrior(d, m, hidden_units=units, gated=True, num_samples=args.iw_samples,
-                                 bound="iw")
+                                 bound="iw", identity_scale=args.prior_identity_scale)
     iw = name == "ladder_iw"
     hyper = VGMMHyperPrior(m, max_components=args.max_components,
                            weight_concentration_prior=args.hyper_concentration)
     return HierarchicalPrior(d, m, hidden_units=units, gated=True,
                              num_samples=args.iw_samples if iw else 1,
-                             bound="iw" if iw else "elbo", hyper_prior=hyper)
+                             bound="iw" if iw else "elbo", hyper_prior=hyper,
+                             identity_scale=args.prior_identity_scale)
 
 
 def encode(model, images):

@@ -77,6 +77,10 @@ def test_the_bound_and_hyper_prior_flags_reach_the_priors():
     for schedule in encodings_fit.LEARNING_RATE_SCHEDULES:      # the flag offers every schedule
         script.parse_args(base + ["--lr-schedule", schedule])
     assert script.parse_args(base + ["--prior-samples", "500", "5000"]).prior_samples == [500, 5000]
+    assert script.make_prior("ladder_iw", default, 2, 2).identity_scale is None
+    start = script.parse_args(base + ["--prior-identity-scale", "0.1"])
+    for name in ("vhp", "ladder", "ladder_iw"):
+        assert script.make_prior(name, start, 2, 2).identity_scale == 0.1
     for wrong in (["--iw-samples", "0"], ["--hyper-concentration", "0"], ["--prior-samples", "500", "0"],
                   ["--lr-schedule", "linear"]):
         with pytest.raises(SystemExit):

@@ -119,6 +119,22 @@ def test_train_runs_ladder_end_to_end_and_exports_it(tmp_path):
         parse_config(build_parser("t"), ["--model", "ladder", "--hyper-concentration", "0"])
 
 
+def test_the_identity_start_flag_reaches_the_hierarchical_prior():
+    from trainers.config import build_model
+    for model in ("vae", "ladder"):
+        config = parse_config(build_parser("t"), ["--model", model, "--prior", "vhp",
+                                                  "--latent-dim", "3", "--hyper-dim", "3",
+                                                  "--vhp-identity-scale", "0.2",
+                                                  "--likelihood", "gaussian"])
+        built = build_model(config, (16, 16, 1), np.zeros((20, 16, 16, 1), np.float32), 10)
+        assert built.prior.identity_scale == 0.2
+    config = parse_config(build_parser("t"), ["--model", "ladder", "--latent-dim", "4",
+                                              "--vhp-identity-scale", "0.2",
+                                              "--likelihood", "gaussian"])
+    with pytest.raises(ValueError, match="hyper_latent_dim = latent_dim = 4"):
+        build_model(config, (16, 16, 1), np.zeros((20, 16, 16, 1), np.float32), 10)
+
+
 @pytest.mark.slow
 def test_train_runs_the_cpvae_with_cluster_metrics(tmp_path):
     run_dir = tmp_path / "cpvae"

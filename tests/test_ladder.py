@@ -183,3 +183,26 @@ def test_a_sweep_updates_both_blocks_on_every_batch_prior_first(digits):
     for a, b in zip(alternating.parameter_blocks()["prior"], swept.parameter_blocks()["prior"]):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert BlockSchedule.from_config(swept.schedule.get_config()).sweep
+
+
+def test_the_identity_start_begins_at_the_hyper_prior_smoothed_by_its_scale():
+    # With identity_scale s, p(z|t) = N(t, s^2 I) at the start, so p(z) is the DP-GMM with every
+    # covariance widened by s^2 I, exactly.
+    s = 0.3
+    keras.utils.set_random_seed(0)
+    model = build_ladder((8, 8, 1), 2, 2, LaplaceLikelihood(), hidden_units=(16,),
+                         prior_hidden_units=(16,), max_components=4, identity_scale=s)
+    model.build()
+    hyper = model.prior.innermost_hyper_prior
+    rng = np.random.default_rng(0)
+    hyper.fit(np.concatenate([rng.normal(-2.0, 0.5, (200, 2)), rng.normal(2.0, 0.8, (200, 2))]),
+              accurate=True)
+    mixture = hyper.distribution()
+    weights = mixture.mixture_distribution.probs_parameter().numpy()
+    locs = mixture.components_distribution.mean().numpy()
+    covs = mixture.components_distribution.covariance().numpy()
+    z = model.prior_distribution().sample(6, seed=[3, 4]).numpy()   # where p(z) has its mass
+    exact = np.log(sum(w * stats.multivariate_normal(m, c + s ** 2 * np.eye(2)).pdf(z)
+                       for w, m, c in zip(weights, locs, covs)))
+    estimate = model.prior_distribution().importance_weighted_log_prob(z, 50000, seed=[1, 2])
+    np.testing.assert_allclose(estimate, exact, atol=0.02)

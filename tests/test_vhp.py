@@ -170,3 +170,46 @@ def test_bad_arguments_are_clear_errors():
         dist.elbo_log_prob(z, 0, seed=[0, 0])
     with pytest.raises(ValueError, match="callables"):
         HierarchicalGaussian(None, proposal(), 3, 2)
+
+
+def test_identity_start_is_the_smoothed_hyper_prior_and_every_weight_then_trains():
+    # With identity_scale s, p(z|zeta) = N(zeta, s^2 I) and q(zeta|z) = N(z, s^2 I) at the start,
+    # so with zeta ~ N(0, I) the marginal is exactly N(0, (1 + s^2) I).
+    s = 0.4
+    layer = HierarchicalPrior(2, hidden_units=(8, 8), gated=True, num_samples=4, identity_scale=s)
+    layer.build()
+    x = tf.random.stateless_normal([6, 2], seed=[3, 1])
+    for net in (layer.conditional, layer.proposal):
+        loc, scale = net(x)
+        np.testing.assert_allclose(loc, x, atol=1e-6)
+        np.testing.assert_allclose(scale, s, rtol=1e-5)
+    exact = stats.multivariate_normal(np.zeros(2), (1 + s ** 2) * np.eye(2)).logpdf(x.numpy())
+    estimate = layer.distribution().importance_weighted_log_prob(x, 4000, seed=[0, 4])
+    np.testing.assert_allclose(estimate, exact, atol=0.02)
+
+    z = 1.5 * tf.random.stateless_normal([64, 2], seed=[7, 7])
+    optimizer = keras.optimizers.Adam(1e-2)
+    before = [v.numpy().copy() for v in layer.trainable_variables]
+    for step in range(3):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(layer.log_prob_estimate(
+                layer.distribution(), z, seed=tf.constant([step, 1])))
+        grads = tape.gradient(loss, layer.trainable_variables)
+        assert all(g is not None for g in grads)
+        optimizer.apply_gradients(zip(grads, layer.trainable_variables))
+    for v, b in zip(layer.trainable_variables, before):
+        assert not np.allclose(v.numpy(), b), v.path
+
+
+def test_identity_start_survives_save_load_and_checks_its_argument():
+    layer = HierarchicalPrior(3, hidden_units=(5,), identity_scale=0.2)
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert clone.get_config() == layer.get_config() and clone.identity_scale == 0.2
+    assert HierarchicalPrior(3).get_config()["identity_scale"] is None
+    with pytest.raises(ValueError, match="identity_scale.*Received: 0.0"):
+        HierarchicalPrior(2, identity_scale=0.0)
+    with pytest.raises(ValueError, match="identity_scale.*log_var_bounds.*Received: 100.0"):
+        HierarchicalPrior(2, identity_scale=100.0)
+    with pytest.raises(ValueError, match="hyper_latent_dim = latent_dim = 4.*Received: "
+                                         "hyper_latent_dim=2"):
+        HierarchicalPrior(4, hyper_latent_dim=2, identity_scale=0.1)

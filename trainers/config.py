@@ -126,6 +126,9 @@ def build_parser(description):
                    help="vhp: importance samples K of ζ in the bound on log p(z) (Eq. 8)")
     g.add_argument("--vhp-bound", choices=["iw", "elbo"], default="iw",
                    help="vhp: importance-weighted bound (Eq. 8) or plain ELBO second layer (App. B.4)")
+    g.add_argument("--vhp-identity-scale", type=float, default=None,
+                   help="vhp/ladder with --hyper-dim = --latent-dim: residual p(z|ζ), q(ζ|z) "
+                        "starting as N(ζ, s²I), N(z, s²I) with this s (default: a random start)")
     g.add_argument("--likelihood", choices=["bernoulli", "gaussian", "laplace"], default=None,
                    help="p(x|z) (default: bernoulli for binarised data, gaussian otherwise)")
     g.add_argument("--scale", type=float, default=0.1, help="gaussian/laplace: (initial) scale")
@@ -283,7 +286,8 @@ def _prior(config, shape, train_images):
             gated = config["architecture"] == "gated"   # VHP's networks stay plain (Table 3)
         return HierarchicalPrior(d, m, hidden_units=config["vhp_hidden_units"], gated=gated,
                                  num_samples=config["vhp_samples"], bound=config["vhp_bound"],
-                                 hyper_prior=hyper_prior)
+                                 hyper_prior=hyper_prior,
+                                 identity_scale=config.get("vhp_identity_scale"))
     if config["prior"] == "mog":
         return MixtureOfGaussiansPrior(d, num_components=k, learn_weights=config["learn_weights"],
                                        covariance=config.get("mog_covariance", "diagonal"))

@@ -246,7 +246,8 @@ class LaDDer(VAE):
 
 def build_ladder(data_shape, latent_dim, hyper_latent_dim, likelihood, hidden_units=(256, 256),
                  prior_hidden_units=(256, 256), max_components=50, schedule=None, hyper_fit=None,
-                 beta=None, objective=None, gated=True, seed=0, hyper_prior_kwargs=None):
+                 beta=None, objective=None, gated=True, seed=0, hyper_prior_kwargs=None,
+                 identity_scale=None):
     """A LaDDer model with gated MLP networks (the MNIST setting of VHP/VampPrior).
 
     Args:
@@ -260,12 +261,15 @@ def build_ladder(data_shape, latent_dim, hyper_latent_dim, likelihood, hidden_un
       schedule, hyper_fit, beta, objective, seed: as for `LaDDer`.
       gated: gated dense layers throughout.
       hyper_prior_kwargs: more `VGMMHyperPrior` arguments.
+      identity_scale: with M = D, the prior VAE's residual identity start
+        (`HierarchicalPrior`'s argument); None: a random start.
     """
     from tfpriors.networks import MLPDecoder, MLPEncoder
     hyper = VGMMHyperPrior(hyper_latent_dim, max_components=max_components,
                            **(hyper_prior_kwargs or {}))
     prior = HierarchicalPrior(latent_dim, hyper_latent_dim, hidden_units=prior_hidden_units,
-                              gated=gated, num_samples=1, bound="elbo", hyper_prior=hyper)
+                              gated=gated, num_samples=1, bound="elbo", hyper_prior=hyper,
+                              identity_scale=identity_scale)
     return LaDDer(MLPEncoder(latent_dim, data_shape, hidden_units=hidden_units, gated=gated),
                   MLPDecoder(latent_dim, data_shape, hidden_units=hidden_units, gated=gated),
                   prior, likelihood, objective=objective, beta=beta, seed=seed,

@@ -6,6 +6,8 @@ with p_Theta(z|zeta) and the proposal q_Phi(zeta|z) diagonal Gaussians whose par
 MLPs (Table 3: FC 256 x 4, ReLU, on the pendulum; gated FC 256 x 2 on MNIST). In the objective
 log p(z) is replaced by the K-sample importance-weighted bound of Eq. (8) (`bound="iw"`), or by
 the plain ELBO of the second stochastic layer (`bound="elbo"`, the ablation of App. B.4).
+`identity_scale` (not in the papers) makes both networks residual maps that start as the
+identity, so that p(z) starts as the hyper prior smoothed by N(0, s^2 I).
 `tfpriors.priors.prior_log_prob` routes to `log_prob_estimate`, so both ELBO and IWAE
 objectives of the trainer train Theta and Phi through the bound.
 
@@ -28,16 +30,26 @@ __all__ = ["HierarchicalPrior"]
 
 
 class _GaussianMLP(keras.layers.Layer):
-    """x [..., in] -> (loc, scale) [..., out] of a diagonal Gaussian, log-variance clipped."""
+    """x [..., in] -> (loc, scale) [..., out] of a diagonal Gaussian, log-variance clipped.
+
+    With `identity_scale` = s (in = out) the mean is x + f(x) and both output layers start at
+    zero, the log-variance's bias at 2 log s: the map starts as N(x, s^2 I).
+    """
 
     def __init__(self, in_dim, out_dim, hidden_units, activation, gated, log_var_bounds, prefix,
-                 **kwargs):
+                 identity_scale=None, **kwargs):
         super().__init__(**kwargs)
         self.in_dim, self.out_dim = in_dim, out_dim
         self.log_var_bounds = log_var_bounds
+        self.identity_scale = identity_scale
         self.hidden = dense_stack(hidden_units, activation, gated, prefix)
-        self.loc_head = keras.layers.Dense(out_dim, name=f"{prefix}_loc")
-        self.log_var_head = keras.layers.Dense(out_dim, name=f"{prefix}_log_var")
+        loc_init, log_var_init = {}, {}
+        if identity_scale is not None:
+            loc_init = dict(kernel_initializer="zeros", bias_initializer="zeros")
+            log_var_bias = keras.initializers.Constant(2.0 * math.log(identity_scale))
+            log_var_init = dict(kernel_initializer="zeros", bias_initializer=log_var_bias)
+        self.loc_head = keras.layers.Dense(out_dim, name=f"{prefix}_loc", **loc_init)
+        self.log_var_head = keras.layers.Dense(out_dim, name=f"{prefix}_log_var", **log_var_init)
 
     def build(self, input_shape=None):
         shape = (None, self.in_dim)
@@ -50,13 +62,16 @@ class _GaussianMLP(keras.layers.Layer):
 
     def call(self, x):
         h = tf.reshape(x, [-1, self.in_dim])                                    # [N, in]
+        flat_x = h
         for layer in self.hidden:
             h = layer(h)
         lo, hi = self.log_var_bounds
         log_var = tf.clip_by_value(self.log_var_head(h), lo, hi)                # [N, out]
+        loc = self.loc_head(h)
+        if self.identity_scale is not None:
+            loc = flat_x + loc                                                  # the skip
         out_shape = tf.concat([tf.shape(x)[:-1], [self.out_dim]], 0)
-        loc = tf.reshape(self.loc_head(h), out_shape)                           # [..., out]
-        return loc, tf.reshape(tf.exp(0.5 * log_var), out_shape)
+        return tf.reshape(loc, out_shape), tf.reshape(tf.exp(0.5 * log_var), out_shape)
 
 
 @keras.saving.register_keras_serializable(package="tfpriors")
@@ -76,15 +91,22 @@ class HierarchicalPrior(PriorLayer):
       log_prob_num_samples: samples of the deterministic estimate behind `distribution().log_prob`
         (plots and other non-training uses).
       hyper_prior: a PriorLayer over zeta (latent_dim M) replacing N(0, I); None: N(0, I).
+      identity_scale: None, or s > 0 with M = D: both networks become residual maps,
+        p(z|zeta) = N(zeta + f(zeta), sigma(zeta)^2) and q(zeta|z) = N(z + g(z), ...), starting
+        as N(zeta, s^2 I) and N(z, s^2 I). p(z) then starts as the hyper prior smoothed at
+        scale s (with LaDDer's DP-GMM: close to a Gaussian mixture fitted to z) and the IW bound
+        starts nearly tight. Not in the papers: the prior VAE's usual start is a random map.
 
     Raises:
       ValueError: for a non-positive dimension, width or K, an unknown bound or bad bounds, or
-        a hyper prior of another dimension than M.
+        a hyper prior of another dimension than M; for an identity_scale that is not positive,
+        whose log-variance 2 log s is outside log_var_bounds, or with M != D.
     """
 
     def __init__(self, latent_dim, hyper_latent_dim=None, hidden_units=(256, 256, 256, 256),
                  activation="relu", gated=False, num_samples=16, bound="iw",
-                 log_var_bounds=(-8.0, 2.0), log_prob_num_samples=128, hyper_prior=None, **kwargs):
+                 log_var_bounds=(-8.0, 2.0), log_prob_num_samples=128, hyper_prior=None,
+                 identity_scale=None, **kwargs):
         super().__init__(latent_dim, **kwargs)
         self.hyper_latent_dim = check_positive_int(
             "hyper_latent_dim", self.latent_dim if hyper_latent_dim is None else hyper_latent_dim)
@@ -107,10 +129,27 @@ class HierarchicalPrior(PriorLayer):
             raise ValueError(f"Expected `hyper_prior` to be a PriorLayer over {m} dimensions (the "
                              f"hyper latent). Received: {hyper_prior!r}")
         self.hyper_prior = hyper_prior
+        self.identity_scale = self._check_identity_scale(identity_scale)
         self.conditional = _GaussianMLP(m, d, self.hidden_units, activation, self.gated,
-                                        self.log_var_bounds, "conditional", name="conditional")
+                                        self.log_var_bounds, "conditional",
+                                        identity_scale=self.identity_scale, name="conditional")
         self.proposal = _GaussianMLP(d, m, self.hidden_units, activation, self.gated,
-                                     self.log_var_bounds, "proposal", name="proposal")
+                                     self.log_var_bounds, "proposal",
+                                     identity_scale=self.identity_scale, name="proposal")
+
+    def _check_identity_scale(self, scale):
+        if scale is None:
+            return None
+        scale = float(scale)
+        lo, hi = self.log_var_bounds
+        if not (math.isfinite(scale) and scale > 0 and lo <= 2.0 * math.log(scale) <= hi):
+            raise ValueError(f"Expected `identity_scale` > 0 with 2 log(identity_scale) in "
+                             f"log_var_bounds {self.log_var_bounds}. Received: {scale!r}")
+        if self.hyper_latent_dim != self.latent_dim:
+            raise ValueError(f"Expected hyper_latent_dim = latent_dim = {self.latent_dim} with "
+                             f"`identity_scale` (the identity map needs equal dimensions). "
+                             f"Received: hyper_latent_dim={self.hyper_latent_dim}")
+        return scale
 
     def build(self, input_shape=None):
         self.conditional.build()
@@ -197,6 +236,7 @@ class HierarchicalPrior(PriorLayer):
                       activation=self.activation, gated=self.gated, num_samples=self.num_samples,
                       bound=self.bound, log_var_bounds=list(self.log_var_bounds),
                       log_prob_num_samples=self.log_prob_num_samples,
+                      identity_scale=self.identity_scale,
                       hyper_prior=(None if self.hyper_prior is None
                                    else keras.saving.serialize_keras_object(self.hyper_prior)))
         return config
